@@ -1,0 +1,3 @@
+"""Training: truncated BPTT, checkpoints, metrics."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Plots, drawn with matplotlib's Agg backend (no screen needed). Import from the submodules."""

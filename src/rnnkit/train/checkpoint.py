@@ -1,0 +1,310 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON, atomic writes.
+
+A run directory looks like this::
+
+    RUN/config.json                    model and training config, vocabulary, corpus digest
+    RUN/model.safetensors              the latest weights (what ``generate``/``evaluate`` load)
+    RUN/metrics.jsonl                  one JSON object per logged step
+    RUN/loss.png                       train and held-out curves
+    RUN/checkpoint.json                {"step": S, "path": "checkpoints/step-0000000S"}
+    RUN/checkpoints/step-0000000S/     model.safetensors, trainer.safetensors, trainer.json
+
+Every file is written to a temporary name and renamed over the old one (``os.replace``), so a
+reader never sees half a file. A checkpoint directory is written in full under a temporary
+name and renamed into place; only then does ``checkpoint.json`` point at it and the older one
+is removed. A training process killed at any moment therefore leaves the previous complete
+checkpoint, or the new one, never a mix.
+
+Nothing is unpickled: the optimizer's moment tensors, the RNG state and the carried recurrent
+state are safetensors entries; the optimizer's hyperparameters and step scalars are JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import Tensor, nn
+
+from .._state import State, leaves
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+METRICS = "metrics.jsonl"
+POINTER = "checkpoint.json"
+FORMAT = "rnnkit.charlm/1"
+
+
+class CheckpointError(ValueError):
+    """A run directory or checkpoint that cannot be used: missing, corrupted or mismatched."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def read_json(path: Path, what: str) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} {path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{what} {path} is not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{what} {path} must hold a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _read_tensors(path: Path, what: str) -> dict[str, Tensor]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} {path} is missing") from None
+    try:
+        return st_load(data)
+    except Exception as err:  # safetensors raises its own error types for corrupted files
+        raise CheckpointError(f"{what} {path} is corrupted ({err})") from None
+
+
+def weights_dict(module: nn.Module) -> dict[str, Tensor]:
+    """The module's state dict with tied (shared) tensors kept once, under their first name."""
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in module.state_dict().items():
+        if tensor.numel() and tensor.data_ptr() in seen:
+            continue
+        seen.add(tensor.data_ptr())
+        out[name] = tensor.detach().contiguous()
+    return out
+
+
+def save_weights(module: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save the module's weights as safetensors (atomically), tied tensors once."""
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write_bytes(path, st_save(weights_dict(module), metadata=meta))
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
+    """Load safetensors weights into ``module``; any missing, extra or misshapen tensor raises.
+
+    Raises:
+        CheckpointError: the file is missing or corrupted, or does not fit the module.
+    """
+    path = Path(path)
+    tensors = _read_tensors(path, "weights")
+    expected = weights_dict(module)
+    missing = sorted(expected.keys() - tensors.keys())
+    extra = sorted(tensors.keys() - expected.keys())
+    if missing or extra:
+        raise CheckpointError(
+            f"weights {path} do not match the model of config.json: "
+            f"missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise CheckpointError(
+                f"weights {path} do not match the model of config.json: {name} must be "
+                f"{tuple(want.shape)} {want.dtype}, got {tuple(got.shape)} {got.dtype}"
+            )
+    with torch.no_grad():
+        own = module.state_dict()
+        for name, value in tensors.items():
+            own[name].copy_(value)
+
+
+def _optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    groups = [
+        {k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+        for g in state["param_groups"]
+    ]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def _restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], info: dict
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in info.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(entry)
+    groups = [
+        {k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in info["param_groups"]
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _fill(structure: State, values: Iterator[Tensor]) -> State:
+    """A state shaped like ``structure`` whose leaves are taken, in order, from ``values``."""
+    if isinstance(structure, Tensor):
+        return next(values)
+    items = [_fill(part, values) for part in structure]
+    return type(structure)(*items) if hasattr(structure, "_fields") else tuple(items)
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike,
+    *,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    carry: State | None,
+    info: dict,
+) -> Path:
+    """Write a complete checkpoint of step ``step`` and point ``checkpoint.json`` at it.
+
+    ``carry`` is the recurrent state carried into the next chunk (None at an epoch start);
+    ``info`` holds JSON scalars of the trainer (elapsed time, ...). The weights are also copied
+    to ``RUN/model.safetensors``. Returns the checkpoint folder.
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        save_weights(model, tmp / WEIGHTS, {"step": step})
+        tensors, opt_info = _optimizer_parts(optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        carry_leaves = [] if carry is None else leaves(carry)
+        for k, leaf in enumerate(carry_leaves):
+            tensors[f"carry.{k}"] = leaf.detach().contiguous()
+        atomic_write_bytes(tmp / "trainer.safetensors", st_save(tensors))
+        trainer = {"step": step, "optimizer": opt_info, "carry": carry is not None, **info}
+        atomic_write_json(tmp / "trainer.json", trainer)
+        final = folder / name
+        if final.exists():  # a checkpoint of this step left by a killed run: replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_json(run_dir / POINTER, {"step": step, "path": f"checkpoints/{name}"})
+    save_weights(model, run_dir / WEIGHTS, {"step": step})
+    for old in folder.iterdir():
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(
+    run_dir: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    carry_like: State,
+) -> tuple[int, State | None, dict]:
+    """Restore the last checkpoint of ``run_dir`` into ``model`` and ``optimizer``.
+
+    Also restores torch's global RNG. ``carry_like`` is a state of the right structure (the
+    model's zero state) for the carried state. Returns ``(step, carry, info)``.
+
+    Raises:
+        CheckpointError: no checkpoint, or a corrupted or mismatched one.
+    """
+    run_dir = Path(run_dir)
+    pointer = read_json(run_dir / POINTER, "checkpoint pointer")
+    step, rel = pointer.get("step"), pointer.get("path")
+    if not isinstance(step, int) or not isinstance(rel, str) or Path(rel).is_absolute():
+        raise CheckpointError(f"checkpoint pointer {run_dir / POINTER} is corrupted: {pointer}")
+    folder = run_dir / rel
+    load_weights(model, folder / WEIGHTS)
+    info = read_json(folder / "trainer.json", "trainer state")
+    if info.get("step") != step:
+        raise CheckpointError(
+            f"trainer state {folder / 'trainer.json'} is for step {info.get('step')}, "
+            f"the pointer says {step}"
+        )
+    tensors = _read_tensors(folder / "trainer.safetensors", "trainer state")
+    try:
+        _restore_optimizer(optimizer, tensors, info["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        carry = None
+        if info["carry"]:
+            values = [tensors[f"carry.{k}"] for k in range(len(leaves(carry_like)))]
+            for v, like in zip(values, leaves(carry_like)):
+                if v.shape != like.shape:
+                    raise ValueError(f"carried state {tuple(v.shape)} != {tuple(like.shape)}")
+            carry = _fill(carry_like, iter(values))
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"trainer state in {folder} does not match this run ({err})"
+        ) from None
+    return step, carry, info
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The records of a metrics.jsonl file; a torn last line (a killed writer) is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
+def append_metrics(path: str | os.PathLike, record: dict) -> None:
+    """Append one JSON line; non-finite floats are written as null (JSON has no NaN)."""
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(clean) + "\n")
+        f.flush()
+
+
+def truncate_metrics(path: str | os.PathLike, step: int) -> list[dict]:
+    """Keep only the records up to ``step`` (what a resumed run continues from); return them."""
+    kept = [r for r in read_metrics(path) if r["step"] <= step]
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+    return kept

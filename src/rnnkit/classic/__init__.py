@@ -1,3 +1,14 @@
 """Recurrent networks not trained by backpropagation: Hopfield networks and echo state networks."""
 
-__all__: list[str] = []
+from .continuous_hopfield import ContinuousHopfieldNetwork
+from .hopfield import CapacityConfig, CapacityResult, HopfieldNetwork, capacity_curve
+from .modern_hopfield import ModernHopfieldNetwork
+
+__all__: list[str] = [
+    "CapacityConfig",
+    "CapacityResult",
+    "ContinuousHopfieldNetwork",
+    "HopfieldNetwork",
+    "ModernHopfieldNetwork",
+    "capacity_curve",
+]

@@ -90,6 +90,7 @@ def _storkey(patterns: Tensor) -> Tensor:
         h = weight @ xi  # (N,) h_i = sum_k w_ik xi_k, with w_ii = 0
         local = h[:, None] - weight * xi[None, :]  # (N, N) h_ij = sum_{k != i, j} w_ik xi_k
         weight += (torch.outer(xi, xi) - xi[:, None] * local.T - local * xi[None, :]) / n
+        weight = (weight + weight.T) / 2  # symmetric in exact arithmetic; rounding is not
         weight.fill_diagonal_(0.0)
     return weight
 
@@ -278,6 +279,36 @@ class HopfieldNetwork(nn.Module):
                 s = self._run_sync(s, max_steps, temperature, generator)
             else:
                 s = self._run_async(s, max_steps, temperature, generator)
+        return s[0] if single else s
+
+    def update_unit(
+        self,
+        states: Tensor | np.ndarray,
+        unit: int,
+        *,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """One asynchronous update of unit ``unit`` in every state of the batch.
+
+        ``s_unit <- sgn(h_unit)`` (kept when ``h_unit = 0``), or a Glauber draw at T > 0.
+        Returns new states, same shape as ``states`` (the input is not modified); :meth:`recall`
+        with ``mode="async"`` is a sequence of these.
+
+        Example:
+            >>> w = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+            >>> net = HopfieldNetwork(3).set_weights(w)
+            >>> net.update_unit(torch.tensor([1.0, 1.0, -1.0]), 2)
+            tensor([1., 1., 1.])
+        """
+        s, single = self._input("states", states)
+        if isinstance(unit, bool) or not isinstance(unit, int) or not 0 <= unit < self.n_units:
+            raise ValueError(f"unit must be an int in [0, {self.n_units - 1}], got {unit!r}")
+        temperature = _checks.non_negative_float("temperature", temperature)
+        s = s.clone()
+        u = torch.rand(s.shape[0], generator=generator, dtype=s.dtype).to(s.device)  # (B,)
+        h = s @ self.weight[unit] + self.bias[unit]  # (B,)
+        s[:, unit] = self._update(h, s[:, unit], u, temperature)
         return s[0] if single else s
 
     def forward(self, probes: Tensor, **options: object) -> Tensor:

@@ -38,6 +38,7 @@ from ..models.language_model import CharLanguageModel, ModelConfig
 from . import checkpoint as ckpt
 
 LN2 = math.log(2.0)
+MIN_STREAM = 200
 
 
 @dataclass
@@ -128,9 +129,10 @@ def bits_per_char(
     .. math::
         \text{bits/char} = -\frac{1}{|P|} \sum_{i \in P} \log_2 p(c_{i} \mid c_{<i})
 
-    The text is cut into ``streams`` contiguous streams read in parallel ``seq_len`` characters
-    at a time with the state carried over, so every character but the first of each stream (and
-    fewer than ``streams`` at the very end) is predicted from its whole stream so far: ``P``.
+    The text is cut into ``streams`` contiguous streams (fewer if they would be shorter than
+    200 characters) read in parallel ``seq_len`` characters at a time with the state carried
+    over, so every character but the first of each stream (and fewer than ``streams`` at the
+    very end) is predicted from its whole stream so far: ``P``.
 
     Example:
         >>> model = CharLanguageModel(ModelConfig(vocab_size=4, hidden_size=8, embed_size=4))
@@ -141,7 +143,8 @@ def bits_per_char(
     """
     _checks.positive_int("streams", streams)
     _checks.positive_int("seq_len", seq_len)
-    streams = max(1, min(streams, (len(ids) - 1) // 2))
+    # A stream's first characters are predicted with little context: keep streams long.
+    streams = max(1, min(streams, (len(ids) - 1) // MIN_STREAM))
     length = (len(ids) - 1) // streams  # predicted characters per stream
     if length < 1:
         raise ValueError(f"ids must hold at least 2 characters to score, got {len(ids)}")

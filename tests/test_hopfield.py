@@ -527,3 +527,58 @@ def test_numpy_in_torch_out_default_float32():
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# --- the rnnkit hopfield command ---------------------------------------------------------------
+
+
+def test_cli_demo_recalls_digits_and_refuses_to_overwrite(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    out = tmp_path / "digits.png"
+    assert main(["hopfield", "demo", "--digits", "0147", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "recalled exactly: 4 of 4" in text and out.stat().st_size > 1000
+    before = out.read_bytes()
+    assert main(["hopfield", "demo", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    # Hebb cannot hold these correlated patterns: the same probes end in a spurious state.
+    assert main(["hopfield", "demo", "--rule", "hebbian", "--out", str(tmp_path / "h.png")]) == 0
+    assert "recalled exactly: 0 of 10" in capsys.readouterr().out
+
+
+def test_cli_capacity_writes_plot_and_numbers(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    out = tmp_path / "cap.png"
+    argv = ["hopfield", "capacity", "--units", "40", "--loads", "0.05,0.5", "--trials", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "| 0.500 | 20 |" in capsys.readouterr().out
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["exact"]["hebbian"][0] == 1.0 and saved["exact"]["hebbian"][1] < 0.2
+    assert out.stat().st_size > 1000
+    assert main([*argv, "--out", str(out)]) == 2
+    assert main([*argv, "--out", str(tmp_path / "cap.txt")]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["hopfield", "capacity", "--loads", "0.1,-0.2"],
+        ["hopfield", "capacity", "--rules", "hebbian,oja"],
+        ["hopfield", "capacity", "--units", "0"],
+        ["hopfield", "demo", "--noise", "1.5"],
+        ["hopfield", "demo", "--digits", "0a"],
+        ["hopfield", "demo", "--rule", "oja"],
+        ["hopfield"],
+    ],
+)
+def test_cli_bad_arguments_exit_2(argv, tmp_path, monkeypatch, capsys):
+    from rnnkit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ._common import UsageError
 
-COMMAND_MODULES: tuple[str, ...] = ("rnnkit.cli.text", "rnnkit.cli.series")
+COMMAND_MODULES: tuple[str, ...] = ("rnnkit.cli.text", "rnnkit.cli.series", "rnnkit.cli.hopfield")
 
 
 def build_parser() -> argparse.ArgumentParser:

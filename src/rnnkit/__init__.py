@@ -5,6 +5,7 @@ Cells are one step of R; :class:`Recurrent` unrolls a cell over time; :class:`St
 in one line; :func:`from_torch` and :func:`to_torch` convert to and from ``torch.nn``.
 """
 
+from . import kernels  # registers the fused path with Recurrent
 from .cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell
 from .interop import from_torch, to_torch
 from .layers import RNN, Bidirectional, Readout, Stack, make_cell
@@ -25,6 +26,7 @@ __all__ = [
     "RecurrentCell",
     "Stack",
     "from_torch",
+    "kernels",
     "make_cell",
     "to_torch",
 ]

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from . import _checks
 from ._state import State, map_state
 from .cells._base import RecurrentCell
+
+FusedUnroll = Callable[
+    [RecurrentCell, Tensor, State, "Tensor | None"], "tuple[Tensor, State] | None"
+]
+
+# rnnkit.kernels registers its fused whole-sequence path here (kernels sit above this module, so
+# it cannot be imported from here). It returns None when the reference loop must run.
+_fused_unroll: FusedUnroll | None = None
+
+
+def set_fused_unroll(fn: FusedUnroll | None) -> None:
+    """Install the fast path that :class:`Recurrent` tries before :func:`unroll` (or remove it)."""
+    global _fused_unroll
+    _fused_unroll = fn
 
 
 class Recurrent(nn.Module):
@@ -21,6 +37,10 @@ class Recurrent(nn.Module):
     outputs past a length are zero, the final state of a sequence is its state after its last
     real step, and with ``reverse=True`` each sequence runs from its last real step back to its
     first.
+
+    Built-in cells on the CPU run through a fused C++ kernel of the whole sequence
+    (:mod:`rnnkit.kernels`), the same function as this loop; ``rnnkit.kernels.mode("reference")``
+    forces the loop.
 
     Args:
         cell: any :class:`~rnnkit.cells.RecurrentCell`.
@@ -75,7 +95,8 @@ class Recurrent(nn.Module):
             state = self.cell.check_state(state, B)
         if self.reverse:
             x = reverse_padded(x, lengths)
-        ys, state = unroll(self.cell, x, state, lengths)
+        fused = None if _fused_unroll is None else _fused_unroll(self.cell, x, state, lengths)
+        ys, state = unroll(self.cell, x, state, lengths) if fused is None else fused
         if self.reverse:
             ys = reverse_padded(ys, lengths)
         return ys, state

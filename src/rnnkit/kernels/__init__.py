@@ -1,0 +1,137 @@
+r"""Fused whole-sequence kernels: every built-in cell, forward and backward, in C++.
+
+:class:`~rnnkit.Recurrent` runs a whole sequence through one fused kernel whenever it can, and
+through the reference loop (``cell.step`` once per time step) otherwise. The result is the same
+function either way: the kernels are tested against the loop, forward and every gradient.
+
+A kernel computes the input projection of all steps as one matrix product
+:math:`X W_{ih}^\top` ((T·B, I) x (I, G)); per step one recurrent product (:math:`h W_{hh}^\top`,
+a hand-written loop for small batches) and one fused elementwise pass; its backward collects
+the gate gradients of all steps in a (T, B, G) buffer so that :math:`dW_{ih}`,
+:math:`dW_{hh}`, the biases and :math:`dX` are one matrix product or sum each after the loop.
+
+The fused path is taken when all of these hold:
+
+* the cell's class is exactly :class:`~rnnkit.ElmanCell`, :class:`~rnnkit.JordanCell`,
+  :class:`~rnnkit.GRUCell` or :class:`~rnnkit.LSTMCell` (a subclass may change ``step``, so it
+  gets the reference loop; so does a cell with parametrizations);
+* input, state and parameters are CPU tensors of dtype float32 or float64;
+* the C++ extension could be built (on first use, once per machine, cached in torch's
+  extensions directory; without a compiler a single warning says so and the loop is used).
+
+Any lengths, ``reverse=True``, given or zero initial states, and stacks/bidirectional layers
+are supported. The fused backward is first-order only: ``create_graph=True`` through a fused
+layer raises, so use :func:`mode` ``("reference")`` for double backward.
+
+Switch (process-wide, or in a ``with`` block):
+
+* ``"auto"`` (default): fused when possible, else the reference loop;
+* ``"fused"``: fused, and a RuntimeError saying why if it is not possible;
+* ``"reference"``: always the reference loop.
+
+Example:
+    >>> import torch, rnnkit
+    >>> from rnnkit import kernels
+    >>> layer = rnnkit.Recurrent(rnnkit.LSTMCell(3, 8, peephole=True, dtype=torch.float64))
+    >>> x = torch.randn(2, 5, 3, dtype=torch.float64)
+    >>> with kernels.mode("reference"):
+    ...     ys_ref, _ = layer(x)
+    >>> ys, _ = layer(x)  # fused when the extension is available
+    >>> bool(torch.allclose(ys, ys_ref, atol=1e-12))
+    True
+    >>> kernels.get_mode()
+    'auto'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from .. import recurrent as _recurrent
+from .._state import State
+from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell
+from ._dispatch import (
+    MODES,
+    available,
+    extension_for,
+    get_mode,
+    mode,
+    set_mode,
+    unsupported_reason,
+)
+from ._functions import (
+    ACTIVATION_CODES,
+    ElmanFunction,
+    GRUFunction,
+    JordanFunction,
+    LSTMFunction,
+)
+
+
+def fused_unroll(
+    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None
+) -> tuple[Tensor, State] | None:
+    """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel.
+
+    The same contract as :func:`rnnkit.recurrent.unroll` (forward in time; checked arguments).
+    Returns None when the reference loop must run instead (mode ``"reference"``, or ``"auto"``
+    with an unsupported cell or input); raises RuntimeError in mode ``"fused"`` in that case.
+    """
+    ext = extension_for(cell, x)
+    if ext is None:
+        return None
+    return _RUNNERS[type(cell)](ext, cell, x, state, lengths)
+
+
+def _lstm(ext, cell: LSTMCell, x, state, lengths):
+    ys, h, c = LSTMFunction.apply(
+        ext, x, state.h, state.c, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh,
+        cell.weight_ch, lengths, cell.cell_activation == "identity",
+    )  # fmt: skip
+    return ys, LSTMState(h, c)
+
+
+def _gru(ext, cell: GRUCell, x, state, lengths):
+    return GRUFunction.apply(
+        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
+        cell.reset == "after",
+    )  # fmt: skip
+
+
+def _elman(ext, cell: ElmanCell, x, state, lengths):
+    return ElmanFunction.apply(
+        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
+        ACTIVATION_CODES[cell.activation],
+    )  # fmt: skip
+
+
+def _jordan(ext, cell: JordanCell, x, state, lengths):
+    return JordanFunction.apply(
+        ext, x, state, cell.weight_ih, cell.bias_ih, cell.weight_yh, cell.weight_hy,
+        cell.bias_hy, lengths, ACTIVATION_CODES[cell.activation],
+        ACTIVATION_CODES[cell.output_activation],
+    )  # fmt: skip
+
+
+_RUNNERS: dict[type, Callable[..., tuple[Tensor, State]]] = {
+    LSTMCell: _lstm,
+    GRUCell: _gru,
+    ElmanCell: _elman,
+    JordanCell: _jordan,
+}
+
+# The one dispatch point: Recurrent asks this hook before running its reference loop.
+_recurrent.set_fused_unroll(fused_unroll)
+
+__all__ = [
+    "MODES",
+    "available",
+    "extension_for",
+    "fused_unroll",
+    "get_mode",
+    "mode",
+    "set_mode",
+    "unsupported_reason",
+]

@@ -1,0 +1,918 @@
+// Fused whole-sequence forward and backward for rnnkit's built-in cells.
+//
+// Every kernel has the same shape:
+//   forward:  one GEMM for the input projection of all steps (T*B, I) x (I, G); then per step one
+//             recurrent product accumulated into that step's gate rows and one fused elementwise
+//             pass that writes the activations (kept for backward), the new state and the output.
+//   backward: per step (in reverse) one elementwise pass that turns dL/dh into gate gradients,
+//             stored in a (T, B, G) buffer, and one product with the recurrent weights for the
+//             gradient of the previous state; after the loop, the weight gradients, the bias
+//             gradients and dL/dx are one GEMM (or one sum) each.
+// Tensors inside are time-major (T, B, F) and contiguous. Lengths follow torch's packed
+// sequences: a sequence that has ended keeps its state, outputs zero and passes gradients of its
+// state straight through; its gate gradients are zero. Activation buffers of ended rows hold
+// zeros, never garbage, because the weight-gradient GEMMs multiply them by those zero gradients.
+//
+// Recurrent products of small batches (the streaming and batch-1 regime) use a hand-written loop:
+// there the fixed cost of an at::addmm call is larger than the arithmetic.
+
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
+
+// Products with B * K * N at most this many multiply-adds take the hand-written loop.
+int64_t g_small_work = 1 << 18;
+
+// exp for float, branch-free so that the elementwise loops vectorise (Cephes expf polynomial,
+// about 2 ulp). NaN stays NaN.
+inline float exp_fast(float x) {
+  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t e = static_cast<int32_t>(n) + 127;
+  uint32_t bits = static_cast<uint32_t>(e) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(float));
+  float res = p * scale;
+  return x == x ? res : x;
+}
+
+inline float sigmoid_(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+inline float tanh_(float x) { return 1.0f - 2.0f / (1.0f + exp_fast(2.0f * x)); }
+inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double tanh_(double x) { return std::tanh(x); }
+
+template <int A, typename T>
+inline T act(T x) {
+  if constexpr (A == TANH) return tanh_(x);
+  else if constexpr (A == SIGMOID) return sigmoid_(x);
+  else if constexpr (A == RELU) return x > T(0) ? x : T(0);
+  else return x;
+}
+
+// Derivative of the activation, from its output y = act(x).
+template <int A, typename T>
+inline T dact(T y) {
+  if constexpr (A == TANH) return T(1) - y * y;
+  else if constexpr (A == SIGMOID) return y * (T(1) - y);
+  else if constexpr (A == RELU) return y > T(0) ? T(1) : T(0);
+  else return T(1);
+}
+
+// out (B, N) [+]= A (B, K) @ W^T, with W (N, K) as a tensor and WT = W^T (K, N) as raw rows.
+template <typename T>
+void mm_nt(T* out, int64_t ldo, const T* a, int64_t lda, const Tensor& w, const T* wt,
+           int64_t ldwt, int64_t B, int64_t K, int64_t N, bool accumulate) {
+  if (B * K * N <= g_small_work) {
+    constexpr int64_t NB = 64;  // a block of outputs that stays in registers across k
+    for (int64_t b = 0; b < B; ++b) {
+      T* o = out + b * ldo;
+      const T* ab = a + b * lda;
+      int64_t n0 = 0;
+      for (; n0 + NB <= N; n0 += NB) {
+        T acc[NB];
+        for (int64_t j = 0; j < NB; ++j) acc[j] = accumulate ? o[n0 + j] : T(0);
+        for (int64_t k = 0; k < K; ++k) {
+          const T s = ab[k];
+          const T* wr = wt + k * ldwt + n0;
+          for (int64_t j = 0; j < NB; ++j) acc[j] += s * wr[j];
+        }
+        for (int64_t j = 0; j < NB; ++j) o[n0 + j] = acc[j];
+      }
+      if (n0 < N) {
+        if (!accumulate)
+          for (int64_t j = n0; j < N; ++j) o[j] = T(0);
+        for (int64_t k = 0; k < K; ++k) {
+          const T s = ab[k];
+          const T* wr = wt + k * ldwt;
+          for (int64_t j = n0; j < N; ++j) o[j] += s * wr[j];
+        }
+      }
+    }
+    return;
+  }
+  auto opts = w.options();
+  Tensor o = at::from_blob(out, {B, N}, {ldo, 1}, opts);
+  Tensor x = at::from_blob(const_cast<T*>(a), {B, K}, {lda, 1}, opts);
+  if (accumulate) o.addmm_(x, w.t());
+  else at::mm_out(o, x, w.t());
+}
+
+// out (B, K) [+]= D (B, N) @ W, with W (N, K) a tensor with contiguous rows.
+template <typename T>
+void mm_nn(T* out, int64_t ldo, const T* d, int64_t ldd, const Tensor& w, int64_t B, int64_t N,
+           int64_t K, bool accumulate) {
+  if (B * K * N <= g_small_work) {
+    const T* wp = w.data_ptr<T>();
+    const int64_t ldw = w.stride(0);
+    for (int64_t b = 0; b < B; ++b) {
+      T* o = out + b * ldo;
+      const T* db = d + b * ldd;
+      if (!accumulate)
+        for (int64_t k = 0; k < K; ++k) o[k] = T(0);
+      for (int64_t n = 0; n < N; ++n) {
+        const T s = db[n];
+        if (s == T(0)) continue;  // ended sequences have all-zero gate gradients
+        const T* wr = wp + n * ldw;
+        for (int64_t k = 0; k < K; ++k) o[k] += s * wr[k];
+      }
+    }
+    return;
+  }
+  auto opts = w.options();
+  Tensor o = at::from_blob(out, {B, K}, {ldo, 1}, opts);
+  Tensor g = at::from_blob(const_cast<T*>(d), {B, N}, {ldd, 1}, opts);
+  if (accumulate) o.addmm_(g, w);
+  else at::mm_out(o, g, w);
+}
+
+std::vector<int64_t> lengths_of(const OptTensor& lengths, int64_t B, int64_t NT) {
+  std::vector<int64_t> len(B, NT);
+  if (lengths.has_value() && lengths->defined()) {
+    Tensor l = lengths->to(at::kLong).contiguous();
+    const int64_t* p = l.data_ptr<int64_t>();
+    for (int64_t b = 0; b < B; ++b) len[b] = p[b];
+  }
+  return len;
+}
+
+Tensor time_major(const Tensor& x) { return x.transpose(0, 1).contiguous(); }  // (T, B, F)
+
+// x (T, B, I) -> (T, B, G) = x @ W^T + bias (bias may be undefined).
+Tensor input_projection(const Tensor& xt, const Tensor& w, const Tensor& bias) {
+  const int64_t NT = xt.size(0), B = xt.size(1), I = xt.size(2), G = w.size(0);
+  Tensor x2 = xt.view({NT * B, I});
+  Tensor out = bias.defined() ? at::addmm(bias, x2, w.t()) : at::mm(x2, w.t());
+  return out.view({NT, B, G});
+}
+
+Tensor opt_or_undefined(const OptTensor& t) {
+  return t.has_value() ? *t : Tensor();
+}
+
+// Weight gradient dW (N, K) = sum over (t, b) of D[t, b, :]^T X[t, b, :], as one GEMM.
+Tensor wgrad(const Tensor& d, const Tensor& x) {
+  const int64_t N = d.size(-1), K = x.size(-1);
+  return at::mm(d.reshape({-1, N}).t(), x.reshape({-1, K}));
+}
+
+// ----------------------------------------------------------------------------------------- LSTM
+
+template <typename T, bool PEEP, int PHI>
+void lstm_forward_loop(Tensor& gates, Tensor& hs, Tensor& cs, Tensor& tc, Tensor& ys,
+                       const Tensor& w_hh, const Tensor& wt_hh, const Tensor& w_ch,
+                       const std::vector<int64_t>& len) {
+  const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2), G = 4 * H;
+  T* gp = gates.data_ptr<T>();
+  T* hp = hs.data_ptr<T>();
+  T* cp = cs.data_ptr<T>();
+  T* tp = tc.data_ptr<T>();
+  T* yp = ys.data_ptr<T>();
+  const T* wt = wt_hh.data_ptr<T>();
+  const T* pc = PEEP ? w_ch.data_ptr<T>() : nullptr;
+  for (int64_t t = 0; t < NT; ++t) {
+    T* g = gp + t * B * G;
+    const T* h = hp + t * B * H;
+    mm_nt<T>(g, G, h, H, w_hh, wt, G, B, H, G, true);
+    const T* c = cp + t * B * H;
+    T* hn = hp + (t + 1) * B * H;
+    T* cn = cp + (t + 1) * B * H;
+    T* tcn = tp + t * B * H;
+    T* y = yp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* gb = g + b * G;
+      const T* cb = c + b * H;
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) {
+          T ai = gb[j], af = gb[H + j];
+          if constexpr (PEEP) {
+            ai += pc[j] * cb[j];
+            af += pc[H + j] * cb[j];
+          }
+          const T i = sigmoid_(ai), f = sigmoid_(af), gg = tanh_(gb[2 * H + j]);
+          const T c2 = f * cb[j] + i * gg;
+          T ao = gb[3 * H + j];
+          if constexpr (PEEP) ao += pc[2 * H + j] * c2;
+          const T o = sigmoid_(ao);
+          const T ph = act<PHI>(c2);
+          gb[j] = i;
+          gb[H + j] = f;
+          gb[2 * H + j] = gg;
+          gb[3 * H + j] = o;
+          cn[b * H + j] = c2;
+          tcn[b * H + j] = ph;
+          hn[b * H + j] = o * ph;
+          y[b * H + j] = o * ph;
+        }
+      } else {
+        std::fill(gb, gb + G, T(0));
+        std::copy(h + b * H, h + (b + 1) * H, hn + b * H);
+        std::copy(cb, cb + H, cn + b * H);
+        std::fill(tcn + b * H, tcn + (b + 1) * H, T(0));
+        std::fill(y + b * H, y + (b + 1) * H, T(0));
+      }
+    }
+  }
+}
+
+// Returns ys (T, B, H), h_T, c_T and the saved buffers: hs (T+1, B, H), cs (T+1, B, H),
+// gate activations (T, B, 4H), phi(c) (T, B, H), x time-major.
+std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                 const Tensor& w_ih, const Tensor& w_hh, const OptTensor& b_ih,
+                                 const OptTensor& b_hh, const OptTensor& w_ch,
+                                 const OptTensor& lengths, bool identity_cell,
+                                 const OptTensor& wt_hh_given) {
+  const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  Tensor xt = time_major(x);
+  Tensor bias;
+  if (b_ih.has_value()) bias = *b_ih + *b_hh;
+  Tensor gates = input_projection(xt, w_ih, bias);  // (T, B, 4H)
+  Tensor hs = at::empty({NT + 1, B, H}, x.options());
+  Tensor cs = at::empty({NT + 1, B, H}, x.options());
+  hs[0].copy_(h0);
+  cs[0].copy_(c0);
+  Tensor tc = at::empty({NT, B, H}, x.options());
+  Tensor ys = at::empty({NT, B, H}, x.options());
+  Tensor whh = w_hh.contiguous();
+  Tensor wt = wt_hh_given.has_value() ? *wt_hh_given : whh.t().contiguous();  // (H, 4H)
+  Tensor wch = w_ch.has_value() ? w_ch->contiguous() : Tensor();
+  auto len = lengths_of(lengths, B, NT);
+  const bool peep = wch.defined();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
+    if (peep && identity_cell)
+      lstm_forward_loop<scalar_t, true, IDENTITY>(gates, hs, cs, tc, ys, whh, wt, wch, len);
+    else if (peep)
+      lstm_forward_loop<scalar_t, true, TANH>(gates, hs, cs, tc, ys, whh, wt, wch, len);
+    else if (identity_cell)
+      lstm_forward_loop<scalar_t, false, IDENTITY>(gates, hs, cs, tc, ys, whh, wt, wch, len);
+    else
+      lstm_forward_loop<scalar_t, false, TANH>(gates, hs, cs, tc, ys, whh, wt, wch, len);
+  });
+  return {ys, hs[NT].clone(), cs[NT].clone(), hs, cs, gates, tc, xt};
+}
+
+template <typename T, bool PEEP, int PHI>
+void lstm_backward_loop(Tensor& dg, Tensor& dh, Tensor& dc, const Tensor& gy, const Tensor& hs,
+                        const Tensor& cs, const Tensor& gates, const Tensor& tc,
+                        const Tensor& w_hh, const Tensor& w_ch, const std::vector<int64_t>& len) {
+  const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2), G = 4 * H;
+  T* dgp = dg.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dc.data_ptr<T>();
+  const T* gyp = gy.data_ptr<T>();
+  const T* cp = cs.data_ptr<T>();
+  const T* ap = gates.data_ptr<T>();
+  const T* tp = tc.data_ptr<T>();
+  const T* pc = PEEP ? w_ch.data_ptr<T>() : nullptr;
+  for (int64_t t = NT - 1; t >= 0; --t) {
+    T* d = dgp + t * B * G;
+    const T* a = ap + t * B * G;
+    const T* c = cp + t * B * H;
+    const T* cn = cp + (t + 1) * B * H;
+    const T* tcn = tp + t * B * H;
+    const T* gyt = gyp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* db = d + b * G;
+      T* dhb = dhp + b * H;
+      T* dcb = dcp + b * H;
+      const T* gyb = gyt + b * H;
+      if (t < len[b]) {
+        const T* ab = a + b * G;
+        const T* cb = c + b * H;
+        const T* cnb = cn + b * H;
+        const T* tcb = tcn + b * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T i = ab[j], f = ab[H + j], gg = ab[2 * H + j], o = ab[3 * H + j];
+          const T dht = dhb[j] + gyb[j];
+          const T ph = tcb[j];
+          const T dop = dht * ph * o * (T(1) - o);
+          T dct = dcb[j] + dht * o * dact<PHI>(ph);
+          if constexpr (PEEP) dct += dop * pc[2 * H + j];
+          const T dip = dct * gg * i * (T(1) - i);
+          const T dfp = dct * cb[j] * f * (T(1) - f);
+          const T dgp_ = dct * i * (T(1) - gg * gg);
+          T dcprev = dct * f;
+          if constexpr (PEEP) dcprev += dip * pc[j] + dfp * pc[H + j];
+          (void)cnb;
+          db[j] = dip;
+          db[H + j] = dfp;
+          db[2 * H + j] = dgp_;
+          db[3 * H + j] = dop;
+          dcb[j] = dcprev;
+          dhb[j] = T(0);
+        }
+      } else {
+        std::fill(db, db + G, T(0));
+      }
+    }
+    mm_nn<T>(dhp, H, d, G, w_hh, B, G, H, true);
+  }
+}
+
+// Gradients: dx (B, T, I), dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dw_ch (undefined if absent).
+std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, const Tensor& grad_c,
+                                  const Tensor& xt, const Tensor& hs, const Tensor& cs,
+                                  const Tensor& gates, const Tensor& tc, const Tensor& w_ih,
+                                  const Tensor& w_hh, bool has_bias, const OptTensor& w_ch,
+                                  const OptTensor& lengths, bool identity_cell) {
+  const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2);
+  Tensor gy = time_major(grad_ys);
+  Tensor dg = at::empty_like(gates);
+  Tensor dh = grad_h.contiguous().clone();
+  Tensor dc = grad_c.contiguous().clone();
+  Tensor whh = w_hh.contiguous();
+  Tensor wch = w_ch.has_value() ? w_ch->contiguous() : Tensor();
+  auto len = lengths_of(lengths, B, NT);
+  const bool peep = wch.defined();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    if (peep && identity_cell)
+      lstm_backward_loop<scalar_t, true, IDENTITY>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
+    else if (peep)
+      lstm_backward_loop<scalar_t, true, TANH>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
+    else if (identity_cell)
+      lstm_backward_loop<scalar_t, false, IDENTITY>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
+    else
+      lstm_backward_loop<scalar_t, false, TANH>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
+  });
+  Tensor dx = at::mm(dg.view({NT * B, 4 * H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dw_ih = wgrad(dg, xt);
+  Tensor dw_hh = wgrad(dg, hs.narrow(0, 0, NT));
+  Tensor db = has_bias ? dg.view({NT * B, 4 * H}).sum(0) : Tensor();
+  Tensor dwch;
+  if (peep) {
+    Tensor c_prev = cs.narrow(0, 0, NT), c_new = cs.narrow(0, 1, NT);
+    dwch = at::cat({(dg.narrow(2, 0, H) * c_prev).sum({0, 1}),
+                    (dg.narrow(2, H, H) * c_prev).sum({0, 1}),
+                    (dg.narrow(2, 3 * H, H) * c_new).sum({0, 1})});
+  }
+  return {dx, dh, dc, dw_ih, dw_hh, db, has_bias ? db.clone() : db, dwch};
+}
+
+// ------------------------------------------------------------------------------------------ GRU
+
+// reset="after": n = tanh(gi_n + r * (W_hn h + b_hn)). Saves gh_n = W_hn h + b_hn per step.
+template <typename T>
+void gru_after_forward_loop(Tensor& gi, Tensor& hs, Tensor& ghn, Tensor& ys, const Tensor& w_hh,
+                            const Tensor& wt_hh, const Tensor& b_hh,
+                            const std::vector<int64_t>& len) {
+  const int64_t NT = gi.size(0), B = gi.size(1), H = hs.size(2), G = 3 * H;
+  Tensor gh = at::empty({B, G}, gi.options());
+  T* ghp = gh.data_ptr<T>();
+  T* gp = gi.data_ptr<T>();
+  T* hp = hs.data_ptr<T>();
+  T* np_ = ghn.data_ptr<T>();
+  T* yp = ys.data_ptr<T>();
+  const T* wt = wt_hh.data_ptr<T>();
+  const T* bh = b_hh.data_ptr<T>();
+  for (int64_t t = 0; t < NT; ++t) {
+    const T* h = hp + t * B * H;
+    mm_nt<T>(ghp, G, h, H, w_hh, wt, G, B, H, G, false);
+    T* g = gp + t * B * G;
+    T* hn = hp + (t + 1) * B * H;
+    T* sn = np_ + t * B * H;
+    T* y = yp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* gb = g + b * G;
+      const T* ghb = ghp + b * G;
+      const T* hb = h + b * H;
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T r = sigmoid_(gb[j] + ghb[j] + bh[j]);
+          const T z = sigmoid_(gb[H + j] + ghb[H + j] + bh[H + j]);
+          const T hn_ = ghb[2 * H + j] + bh[2 * H + j];
+          const T n = tanh_(gb[2 * H + j] + r * hn_);
+          const T h2 = n + z * (hb[j] - n);
+          gb[j] = r;
+          gb[H + j] = z;
+          gb[2 * H + j] = n;
+          sn[b * H + j] = hn_;
+          hn[b * H + j] = h2;
+          y[b * H + j] = h2;
+        }
+      } else {
+        std::fill(gb, gb + G, T(0));
+        std::fill(sn + b * H, sn + (b + 1) * H, T(0));
+        std::copy(hb, hb + H, hn + b * H);
+        std::fill(y + b * H, y + (b + 1) * H, T(0));
+      }
+    }
+  }
+}
+
+// reset="before": n = tanh(gi_n + W_hn (r * h) + b_hn). Saves rh = r * h per step.
+template <typename T>
+void gru_before_forward_loop(Tensor& gi, Tensor& hs, Tensor& rh, Tensor& ys, const Tensor& w_hh,
+                             const Tensor& wt_hh, const Tensor& b_hh,
+                             const std::vector<int64_t>& len) {
+  const int64_t NT = gi.size(0), B = gi.size(1), H = hs.size(2), G = 3 * H;
+  Tensor gh = at::empty({B, G}, gi.options());
+  Tensor w_rz = w_hh.narrow(0, 0, 2 * H), w_n = w_hh.narrow(0, 2 * H, H);
+  T* ghp = gh.data_ptr<T>();
+  T* gp = gi.data_ptr<T>();
+  T* hp = hs.data_ptr<T>();
+  T* rp = rh.data_ptr<T>();
+  T* yp = ys.data_ptr<T>();
+  const T* wt = wt_hh.data_ptr<T>();
+  const T* bh = b_hh.data_ptr<T>();
+  for (int64_t t = 0; t < NT; ++t) {
+    const T* h = hp + t * B * H;
+    T* g = gp + t * B * G;
+    T* rht = rp + t * B * H;
+    mm_nt<T>(ghp, G, h, H, w_rz, wt, G, B, H, 2 * H, false);
+    for (int64_t b = 0; b < B; ++b) {
+      T* gb = g + b * G;
+      const T* ghb = ghp + b * G;
+      const T* hb = h + b * H;
+      T* rhb = rht + b * H;
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T r = sigmoid_(gb[j] + ghb[j] + bh[j]);
+          const T z = sigmoid_(gb[H + j] + ghb[H + j] + bh[H + j]);
+          gb[j] = r;
+          gb[H + j] = z;
+          rhb[j] = r * hb[j];
+        }
+      } else {
+        std::fill(rhb, rhb + H, T(0));
+      }
+    }
+    mm_nt<T>(ghp + 2 * H, G, rht, H, w_n, wt + 2 * H, G, B, H, H, false);
+    T* hn = hp + (t + 1) * B * H;
+    T* y = yp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* gb = g + b * G;
+      const T* ghb = ghp + b * G;
+      const T* hb = h + b * H;
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T z = gb[H + j];
+          const T n = tanh_(gb[2 * H + j] + ghb[2 * H + j] + bh[2 * H + j]);
+          const T h2 = n + z * (hb[j] - n);
+          gb[2 * H + j] = n;
+          hn[b * H + j] = h2;
+          y[b * H + j] = h2;
+        }
+      } else {
+        std::fill(gb, gb + G, T(0));
+        std::copy(hb, hb + H, hn + b * H);
+        std::fill(y + b * H, y + (b + 1) * H, T(0));
+      }
+    }
+  }
+}
+
+// Returns ys (T, B, H), h_T and saved: hs (T+1, B, H), activations r|z|n (T, B, 3H),
+// extra (T, B, H) (gh_n for "after", r*h for "before"), x time-major.
+std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
+                                const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                                const OptTensor& lengths, bool reset_after,
+                                const OptTensor& wt_hh_given) {
+  const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  Tensor xt = time_major(x);
+  Tensor gi = input_projection(xt, w_ih, opt_or_undefined(b_ih));  // (T, B, 3H)
+  Tensor bhh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({3 * H}, x.options());
+  Tensor hs = at::empty({NT + 1, B, H}, x.options());
+  hs[0].copy_(h0);
+  Tensor extra = at::empty({NT, B, H}, x.options());
+  Tensor ys = at::empty({NT, B, H}, x.options());
+  Tensor whh = w_hh.contiguous();
+  Tensor wt = wt_hh_given.has_value() ? *wt_hh_given : whh.t().contiguous();  // (H, 3H)
+  auto len = lengths_of(lengths, B, NT);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
+    if (reset_after) gru_after_forward_loop<scalar_t>(gi, hs, extra, ys, whh, wt, bhh, len);
+    else gru_before_forward_loop<scalar_t>(gi, hs, extra, ys, whh, wt, bhh, len);
+  });
+  return {ys, hs[NT].clone(), hs, gi, extra, xt};
+}
+
+template <typename T>
+void gru_after_backward_loop(Tensor& dgi, Tensor& dgh, Tensor& dh, const Tensor& gy,
+                             const Tensor& hs, const Tensor& acts, const Tensor& ghn,
+                             const Tensor& w_hh, const std::vector<int64_t>& len) {
+  const int64_t NT = acts.size(0), B = acts.size(1), H = hs.size(2), G = 3 * H;
+  T* dip = dgi.data_ptr<T>();
+  T* dhp_ = dgh.data_ptr<T>();
+  T* dh_ = dh.data_ptr<T>();
+  const T* gyp = gy.data_ptr<T>();
+  const T* hp = hs.data_ptr<T>();
+  const T* ap = acts.data_ptr<T>();
+  const T* np_ = ghn.data_ptr<T>();
+  for (int64_t t = NT - 1; t >= 0; --t) {
+    T* di = dip + t * B * G;
+    T* dhh = dhp_ + t * B * G;
+    for (int64_t b = 0; b < B; ++b) {
+      T* dib = di + b * G;
+      T* dhb_g = dhh + b * G;
+      T* dhb = dh_ + b * H;
+      const T* gyb = gyp + (t * B + b) * H;
+      if (t < len[b]) {
+        const T* ab = ap + (t * B + b) * G;
+        const T* hb = hp + (t * B + b) * H;
+        const T* sb = np_ + (t * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T r = ab[j], z = ab[H + j], n = ab[2 * H + j];
+          const T dht = dhb[j] + gyb[j];
+          const T dnp = dht * (T(1) - z) * (T(1) - n * n);
+          const T dzp = dht * (hb[j] - n) * z * (T(1) - z);
+          const T drp = dnp * sb[j] * r * (T(1) - r);
+          dib[j] = drp;
+          dib[H + j] = dzp;
+          dib[2 * H + j] = dnp;
+          dhb_g[j] = drp;
+          dhb_g[H + j] = dzp;
+          dhb_g[2 * H + j] = dnp * r;
+          dhb[j] = dht * z;
+        }
+      } else {
+        std::fill(dib, dib + G, T(0));
+        std::fill(dhb_g, dhb_g + G, T(0));
+      }
+    }
+    mm_nn<T>(dh_, H, dhh, G, w_hh, B, G, H, true);
+  }
+}
+
+template <typename T>
+void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Tensor& hs,
+                              const Tensor& acts, const Tensor& w_hh,
+                              const std::vector<int64_t>& len) {
+  const int64_t NT = acts.size(0), B = acts.size(1), H = hs.size(2), G = 3 * H;
+  Tensor drh = at::empty({B, H}, acts.options());
+  Tensor w_rz = w_hh.narrow(0, 0, 2 * H), w_n = w_hh.narrow(0, 2 * H, H);
+  T* drp_ = drh.data_ptr<T>();
+  T* dgp = dg.data_ptr<T>();
+  T* dh_ = dh.data_ptr<T>();
+  const T* gyp = gy.data_ptr<T>();
+  const T* hp = hs.data_ptr<T>();
+  const T* ap = acts.data_ptr<T>();
+  for (int64_t t = NT - 1; t >= 0; --t) {
+    T* d = dgp + t * B * G;
+    for (int64_t b = 0; b < B; ++b) {
+      T* db = d + b * G;
+      T* dhb = dh_ + b * H;
+      const T* gyb = gyp + (t * B + b) * H;
+      if (t < len[b]) {
+        const T* ab = ap + (t * B + b) * G;
+        const T* hb = hp + (t * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T z = ab[H + j], n = ab[2 * H + j];
+          const T dht = dhb[j] + gyb[j];
+          db[2 * H + j] = dht * (T(1) - z) * (T(1) - n * n);
+          db[H + j] = dht * (hb[j] - n) * z * (T(1) - z);
+          dhb[j] = dht * z;
+        }
+      } else {
+        std::fill(db, db + G, T(0));
+      }
+    }
+    mm_nn<T>(drp_, H, d + 2 * H, G, w_n, B, H, H, false);  // d(r*h) = dn_pre @ W_hn
+    for (int64_t b = 0; b < B; ++b) {
+      T* db = d + b * G;
+      T* dhb = dh_ + b * H;
+      const T* drb = drp_ + b * H;
+      if (t < len[b]) {
+        const T* ab = ap + (t * B + b) * G;
+        const T* hb = hp + (t * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T r = ab[j];
+          db[j] = drb[j] * hb[j] * r * (T(1) - r);
+          dhb[j] += drb[j] * r;
+        }
+      }
+    }
+    mm_nn<T>(dh_, H, d, G, w_rz, B, 2 * H, H, true);
+  }
+}
+
+// Gradients: dx (B, T, I), dh0, dW_ih, dW_hh, db_ih, db_hh (undefined without bias).
+std::vector<Tensor> gru_backward(const Tensor& grad_ys, const Tensor& grad_h, const Tensor& xt,
+                                 const Tensor& hs, const Tensor& acts, const Tensor& extra,
+                                 const Tensor& w_ih, const Tensor& w_hh, bool has_bias,
+                                 const OptTensor& lengths, bool reset_after) {
+  const int64_t NT = acts.size(0), B = acts.size(1), H = hs.size(2), G = 3 * H;
+  Tensor gy = time_major(grad_ys);
+  Tensor dh = grad_h.contiguous().clone();
+  Tensor whh = w_hh.contiguous();
+  auto len = lengths_of(lengths, B, NT);
+  Tensor hprev = hs.narrow(0, 0, NT);
+  Tensor dgi = at::empty_like(acts), dw_hh, db_hh;
+  if (reset_after) {
+    Tensor dgh = at::empty_like(acts);
+    AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "gru_backward", [&] {
+      gru_after_backward_loop<scalar_t>(dgi, dgh, dh, gy, hs, acts, extra, whh, len);
+    });
+    dw_hh = wgrad(dgh, hprev);
+    if (has_bias) db_hh = dgh.view({NT * B, G}).sum(0);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "gru_backward", [&] {
+      gru_before_backward_loop<scalar_t>(dgi, dh, gy, hs, acts, whh, len);
+    });
+    dw_hh = at::cat({wgrad(dgi.narrow(2, 0, 2 * H), hprev), wgrad(dgi.narrow(2, 2 * H, H), extra)});
+    if (has_bias) db_hh = dgi.view({NT * B, G}).sum(0);
+  }
+  Tensor dx = at::mm(dgi.view({NT * B, G}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dw_ih = wgrad(dgi, xt);
+  Tensor db_ih = has_bias ? dgi.view({NT * B, G}).sum(0) : Tensor();
+  return {dx, dh, dw_ih, dw_hh, db_ih, db_hh};
+}
+
+// ---------------------------------------------------------------------------------------- Elman
+
+template <typename T, int F>
+void elman_forward_loop(Tensor& pre, Tensor& hs, Tensor& ys, const Tensor& w_hh,
+                        const Tensor& wt_hh, const std::vector<int64_t>& len) {
+  const int64_t NT = pre.size(0), B = pre.size(1), H = hs.size(2);
+  T* pp = pre.data_ptr<T>();
+  T* hp = hs.data_ptr<T>();
+  T* yp = ys.data_ptr<T>();
+  const T* wt = wt_hh.data_ptr<T>();
+  for (int64_t t = 0; t < NT; ++t) {
+    T* p = pp + t * B * H;
+    const T* h = hp + t * B * H;
+    mm_nt<T>(p, H, h, H, w_hh, wt, H, B, H, H, true);
+    T* hn = hp + (t + 1) * B * H;
+    T* y = yp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T v = act<F>(p[b * H + j]);
+          hn[b * H + j] = v;
+          y[b * H + j] = v;
+        }
+      } else {
+        std::copy(h + b * H, h + (b + 1) * H, hn + b * H);
+        std::fill(y + b * H, y + (b + 1) * H, T(0));
+      }
+    }
+  }
+}
+
+std::vector<Tensor> elman_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
+                                  const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                                  const OptTensor& lengths, int64_t activation,
+                                  const OptTensor& wt_hh_given) {
+  const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  Tensor xt = time_major(x);
+  Tensor bias;
+  if (b_ih.has_value()) bias = *b_ih + *b_hh;
+  Tensor pre = input_projection(xt, w_ih, bias);  // (T, B, H)
+  Tensor hs = at::empty({NT + 1, B, H}, x.options());
+  hs[0].copy_(h0);
+  Tensor ys = at::empty({NT, B, H}, x.options());
+  Tensor whh = w_hh.contiguous();
+  Tensor wt = wt_hh_given.has_value() ? *wt_hh_given : whh.t().contiguous();
+  auto len = lengths_of(lengths, B, NT);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elman_forward", [&] {
+    switch (activation) {
+      case TANH: elman_forward_loop<scalar_t, TANH>(pre, hs, ys, whh, wt, len); break;
+      case SIGMOID: elman_forward_loop<scalar_t, SIGMOID>(pre, hs, ys, whh, wt, len); break;
+      default: elman_forward_loop<scalar_t, RELU>(pre, hs, ys, whh, wt, len); break;
+    }
+  });
+  return {ys, hs[NT].clone(), hs, xt};
+}
+
+template <typename T, int F>
+void elman_backward_loop(Tensor& dp, Tensor& dh, const Tensor& gy, const Tensor& hs,
+                         const Tensor& w_hh, const std::vector<int64_t>& len) {
+  const int64_t NT = dp.size(0), B = dp.size(1), H = hs.size(2);
+  T* dpp = dp.data_ptr<T>();
+  T* dh_ = dh.data_ptr<T>();
+  const T* gyp = gy.data_ptr<T>();
+  const T* hp = hs.data_ptr<T>();
+  for (int64_t t = NT - 1; t >= 0; --t) {
+    T* d = dpp + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* db = d + b * H;
+      T* dhb = dh_ + b * H;
+      const T* gyb = gyp + (t * B + b) * H;
+      if (t < len[b]) {
+        const T* hn = hp + ((t + 1) * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          db[j] = (dhb[j] + gyb[j]) * dact<F>(hn[j]);
+          dhb[j] = T(0);
+        }
+      } else {
+        std::fill(db, db + H, T(0));
+      }
+    }
+    mm_nn<T>(dh_, H, d, H, w_hh, B, H, H, true);
+  }
+}
+
+// Gradients: dx (B, T, I), dh0, dW_ih, dW_hh, db_ih, db_hh.
+std::vector<Tensor> elman_backward(const Tensor& grad_ys, const Tensor& grad_h, const Tensor& xt,
+                                   const Tensor& hs, const Tensor& w_ih, const Tensor& w_hh,
+                                   bool has_bias, const OptTensor& lengths, int64_t activation) {
+  const int64_t NT = hs.size(0) - 1, B = hs.size(1), H = hs.size(2);
+  Tensor gy = time_major(grad_ys);
+  Tensor dh = grad_h.contiguous().clone();
+  Tensor whh = w_hh.contiguous();
+  Tensor dp = at::empty({NT, B, H}, hs.options());
+  auto len = lengths_of(lengths, B, NT);
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "elman_backward", [&] {
+    switch (activation) {
+      case TANH: elman_backward_loop<scalar_t, TANH>(dp, dh, gy, hs, whh, len); break;
+      case SIGMOID: elman_backward_loop<scalar_t, SIGMOID>(dp, dh, gy, hs, whh, len); break;
+      default: elman_backward_loop<scalar_t, RELU>(dp, dh, gy, hs, whh, len); break;
+    }
+  });
+  Tensor dx = at::mm(dp.view({NT * B, H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor db = has_bias ? dp.view({NT * B, H}).sum(0) : Tensor();
+  return {dx, dh, wgrad(dp, xt), wgrad(dp, hs.narrow(0, 0, NT)), db, has_bias ? db.clone() : db};
+}
+
+// --------------------------------------------------------------------------------------- Jordan
+
+template <typename T, int F, int GA>
+void jordan_forward_loop(Tensor& hid, Tensor& ss, Tensor& ys, const Tensor& w_yh,
+                         const Tensor& wt_yh, const Tensor& w_hy, const Tensor& wt_hy,
+                         const Tensor& b_hy, const std::vector<int64_t>& len) {
+  const int64_t NT = hid.size(0), B = hid.size(1), H = hid.size(2), O = ss.size(2);
+  Tensor ypre = at::empty({B, O}, hid.options());
+  T* yq = ypre.data_ptr<T>();
+  T* hp = hid.data_ptr<T>();
+  T* sp = ss.data_ptr<T>();
+  T* yp = ys.data_ptr<T>();
+  const T* wyh = wt_yh.data_ptr<T>();
+  const T* why = wt_hy.data_ptr<T>();
+  const T* bo = b_hy.data_ptr<T>();
+  for (int64_t t = 0; t < NT; ++t) {
+    T* h = hp + t * B * H;
+    const T* s = sp + t * B * O;
+    mm_nt<T>(h, H, s, O, w_yh, wyh, H, B, O, H, true);
+    for (int64_t b = 0; b < B; ++b) {
+      T* hb = h + b * H;
+      if (t < len[b]) {
+        for (int64_t j = 0; j < H; ++j) hb[j] = act<F>(hb[j]);
+      } else {
+        std::fill(hb, hb + H, T(0));
+      }
+    }
+    mm_nt<T>(yq, O, h, H, w_hy, why, O, B, H, O, false);
+    T* sn = sp + (t + 1) * B * O;
+    T* y = yp + t * B * O;
+    for (int64_t b = 0; b < B; ++b) {
+      if (t < len[b]) {
+        for (int64_t j = 0; j < O; ++j) {
+          const T v = act<GA>(yq[b * O + j] + bo[j]);
+          sn[b * O + j] = v;
+          y[b * O + j] = v;
+        }
+      } else {
+        std::copy(s + b * O, s + (b + 1) * O, sn + b * O);
+        std::fill(y + b * O, y + (b + 1) * O, T(0));
+      }
+    }
+  }
+}
+
+template <int F, typename Fn>
+void with_output_act(int64_t g, Fn&& fn) {
+  switch (g) {
+    case TANH: fn(std::integral_constant<int, TANH>()); break;
+    case SIGMOID: fn(std::integral_constant<int, SIGMOID>()); break;
+    case RELU: fn(std::integral_constant<int, RELU>()); break;
+    default: fn(std::integral_constant<int, IDENTITY>()); break;
+  }
+}
+
+template <typename Fn>
+void with_acts(int64_t f, int64_t g, Fn&& fn) {
+  auto inner = [&](auto fc) {
+    with_output_act<0>(g, [&](auto gc) { fn(fc, gc); });
+  };
+  switch (f) {
+    case TANH: inner(std::integral_constant<int, TANH>()); break;
+    case SIGMOID: inner(std::integral_constant<int, SIGMOID>()); break;
+    default: inner(std::integral_constant<int, RELU>()); break;
+  }
+}
+
+// Returns ys (T, B, O), y_T and saved: ss (T+1, B, O) states, hid (T, B, H) hidden activations,
+// x time-major.
+std::vector<Tensor> jordan_forward(const Tensor& x, const Tensor& y0, const Tensor& w_ih,
+                                   const Tensor& b_ih, const Tensor& w_yh, const Tensor& w_hy,
+                                   const Tensor& b_hy, const OptTensor& lengths,
+                                   int64_t activation, int64_t output_activation,
+                                   const OptTensor& wt_yh_given, const OptTensor& wt_hy_given) {
+  const int64_t B = x.size(0), NT = x.size(1), O = y0.size(1);
+  Tensor xt = time_major(x);
+  Tensor hid = input_projection(xt, w_ih, b_ih);  // (T, B, H)
+  Tensor ss = at::empty({NT + 1, B, O}, x.options());
+  ss[0].copy_(y0);
+  Tensor ys = at::empty({NT, B, O}, x.options());
+  Tensor wyh = w_yh.contiguous(), why = w_hy.contiguous(), bhy = b_hy.contiguous();
+  Tensor wt_yh = wt_yh_given.has_value() ? *wt_yh_given : wyh.t().contiguous();  // (O, H)
+  Tensor wt_hy = wt_hy_given.has_value() ? *wt_hy_given : why.t().contiguous();  // (H, O)
+  auto len = lengths_of(lengths, B, NT);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "jordan_forward", [&] {
+    with_acts(activation, output_activation, [&](auto fc, auto gc) {
+      jordan_forward_loop<scalar_t, decltype(fc)::value, decltype(gc)::value>(
+          hid, ss, ys, wyh, wt_yh, why, wt_hy, bhy, len);
+    });
+  });
+  return {ys, ss[NT].clone(), ss, hid, xt};
+}
+
+template <typename T, int F, int GA>
+void jordan_backward_loop(Tensor& dyp, Tensor& dhp, Tensor& dy, const Tensor& gy,
+                          const Tensor& ss, const Tensor& hid, const Tensor& w_yh,
+                          const Tensor& w_hy, const std::vector<int64_t>& len) {
+  const int64_t NT = hid.size(0), B = hid.size(1), H = hid.size(2), O = ss.size(2);
+  T* dyq = dyp.data_ptr<T>();
+  T* dhq = dhp.data_ptr<T>();
+  T* dy_ = dy.data_ptr<T>();
+  const T* gyp = gy.data_ptr<T>();
+  const T* sp = ss.data_ptr<T>();
+  const T* hp = hid.data_ptr<T>();
+  for (int64_t t = NT - 1; t >= 0; --t) {
+    T* dyt = dyq + t * B * O;
+    T* dht = dhq + t * B * H;
+    for (int64_t b = 0; b < B; ++b) {
+      T* db = dyt + b * O;
+      T* dyb = dy_ + b * O;
+      const T* gyb = gyp + (t * B + b) * O;
+      if (t < len[b]) {
+        const T* sn = sp + ((t + 1) * B + b) * O;
+        for (int64_t j = 0; j < O; ++j) {
+          db[j] = (dyb[j] + gyb[j]) * dact<GA>(sn[j]);
+          dyb[j] = T(0);
+        }
+      } else {
+        std::fill(db, db + O, T(0));
+      }
+    }
+    mm_nn<T>(dht, H, dyt, O, w_hy, B, O, H, false);  // d hidden = d y_pre @ W_hy
+    const T* h = hp + t * B * H;
+    for (int64_t i = 0; i < B * H; ++i) dht[i] *= dact<F>(h[i]);
+    mm_nn<T>(dy_, O, dht, H, w_yh, B, H, O, true);
+  }
+}
+
+// Gradients: dx (B, T, I), dy0, dW_ih, db_ih, dW_yh, dW_hy, db_hy.
+std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y, const Tensor& xt,
+                                    const Tensor& ss, const Tensor& hid, const Tensor& w_ih,
+                                    const Tensor& w_yh, const Tensor& w_hy,
+                                    const OptTensor& lengths, int64_t activation,
+                                    int64_t output_activation) {
+  const int64_t NT = hid.size(0), B = hid.size(1), H = hid.size(2), O = ss.size(2);
+  Tensor gy = time_major(grad_ys);
+  Tensor dy = grad_y.contiguous().clone();
+  Tensor wyh = w_yh.contiguous(), why = w_hy.contiguous();
+  Tensor dyp = at::empty({NT, B, O}, hid.options());
+  Tensor dhp = at::empty({NT, B, H}, hid.options());
+  auto len = lengths_of(lengths, B, NT);
+  AT_DISPATCH_FLOATING_TYPES(hid.scalar_type(), "jordan_backward", [&] {
+    with_acts(activation, output_activation, [&](auto fc, auto gc) {
+      jordan_backward_loop<scalar_t, decltype(fc)::value, decltype(gc)::value>(
+          dyp, dhp, dy, gy, ss, hid, wyh, why, len);
+    });
+  });
+  Tensor dx = at::mm(dhp.view({NT * B, H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  return {dx,
+          dy,
+          wgrad(dhp, xt),
+          dhp.view({NT * B, H}).sum(0),
+          wgrad(dhp, ss.narrow(0, 0, NT)),
+          wgrad(dyp, hid),
+          dyp.view({NT * B, O}).sum(0)};
+}
+
+void set_small_work(int64_t v) { g_small_work = v; }
+int64_t get_small_work() { return g_small_work; }
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
+  m.def("gru_forward", &gru_forward);
+  m.def("gru_backward", &gru_backward);
+  m.def("elman_forward", &elman_forward);
+  m.def("elman_backward", &elman_backward);
+  m.def("jordan_forward", &jordan_forward);
+  m.def("jordan_backward", &jordan_backward);
+  m.def("set_small_work", &set_small_work);
+  m.def("get_small_work", &get_small_work);
+}

@@ -10,6 +10,7 @@ from .cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, Recurren
 from .interop import from_torch, to_torch
 from .layers import RNN, Bidirectional, Readout, Stack, make_cell
 from .recurrent import Recurrent
+from .streaming import Stream
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "Stack",
+    "Stream",
     "from_torch",
     "kernels",
     "make_cell",

@@ -40,6 +40,9 @@ def choice(name: str, value: object, choices: Iterable[str]) -> str:
 
 
 def shape_text(dims: Sequence[object]) -> str:
+    """``(4, 8)``; a one-dimensional shape keeps Python's comma: ``(4,)``."""
+    if len(dims) == 1:
+        return f"({dims[0]},)"
     return "(" + ", ".join(str(d) for d in dims) + ")"
 
 

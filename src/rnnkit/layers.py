@@ -32,6 +32,16 @@ from .cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
 from .recurrent import Recurrent
 
 
+def _check_layer(name: str, layer: object) -> None:
+    if isinstance(layer, RecurrentCell):
+        raise TypeError(
+            f"{name} must be a layer over sequences, got the cell {type(layer).__name__}: "
+            "wrap it in Recurrent(cell)"
+        )
+    if not isinstance(layer, nn.Module) or not hasattr(layer, "input_size"):
+        raise TypeError(f"{name} must be a recurrent layer, got {type(layer).__name__}")
+
+
 class Bidirectional(nn.Module):
     r"""Run a forward and a backward recurrent layer on the same input; concatenate outputs.
 
@@ -58,8 +68,7 @@ class Bidirectional(nn.Module):
     def __init__(self, forward_layer: nn.Module, backward_layer: nn.Module) -> None:
         super().__init__()
         for name, layer in (("forward_layer", forward_layer), ("backward_layer", backward_layer)):
-            if not isinstance(layer, nn.Module) or not hasattr(layer, "input_size"):
-                raise TypeError(f"{name} must be a recurrent layer, got {type(layer).__name__}")
+            _check_layer(name, layer)
         if getattr(forward_layer, "reverse", False):
             raise ValueError("forward_layer must run forward in time, got a reverse=True layer")
         if not getattr(backward_layer, "reverse", False):
@@ -124,6 +133,8 @@ class Stack(nn.Module):
         layers = list(layers)
         if not layers:
             raise ValueError("layers must hold at least one layer, got none")
+        for k, layer in enumerate(layers):
+            _check_layer(f"layers[{k}]", layer)
         for k in range(1, len(layers)):
             if layers[k].input_size != layers[k - 1].output_size:
                 raise ValueError(
@@ -211,6 +222,7 @@ class Readout(nn.Module):
             raise ValueError(
                 f"x must be (..., {self.in_features}), got {_checks.shape_text(tuple(x.shape))}"
             )
+        _checks.same_dtype("x", x, self.linear.weight.dtype)
         return self._f(self.linear(x))
 
     def extra_repr(self) -> str:
@@ -326,10 +338,19 @@ class RNN(nn.Module):
         self.bidirectional = bidirectional
         self.batch_first = batch_first
         self.stack = Stack(layers, dropout=dropout)
+        if output_size is not None:
+            _checks.positive_int("output_size", output_size)
+        ref = next(self.stack.parameters())  # the readout takes the cells' device and dtype
         self.readout = (
             None
             if output_size is None
-            else Readout(size, output_size, activation=output_activation)
+            else Readout(
+                size,
+                output_size,
+                activation=output_activation,
+                device=ref.device,
+                dtype=ref.dtype,
+            )
         )
 
     @property
@@ -341,7 +362,7 @@ class RNN(nn.Module):
     ) -> tuple[Tensor, tuple[State, ...]]:
         x = _checks.tensor("x", x)
         if not self.batch_first:
-            if x.dim() != 3:
+            if x.dim() != 3 or x.shape[2] != self.input_size:
                 raise ValueError(
                     f"x must be (time, batch, {self.input_size}) with batch_first=False, "
                     f"got {_checks.shape_text(tuple(x.shape))}"

@@ -62,6 +62,8 @@ class RecurrentCell(nn.Module):
     def check_state(self, state: object, batch_size: int, name: str = "state") -> State:
         expected = self.state_shapes(batch_size)
         try:
+            if not _same_structure(state, expected):
+                raise TypeError(name)
             pairs = list(
                 zip(leaves(state), _shape_leaves(expected), strict=True)  # type: ignore[arg-type]
             )
@@ -74,7 +76,7 @@ class RecurrentCell(nn.Module):
             _checks.tensor(name, leaf)
             _checks.shape(name, leaf, shape)
             _checks.same_dtype(name, leaf, self.dtype)
-        return state
+        return _as_structure(state, expected)  # e.g. a plain (h, c) tuple -> LSTMState
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """One checked step: ``x`` (B, I) and ``state`` (or None for zeros) -> ``(y, state)``."""
@@ -112,6 +114,25 @@ def _zeros_like_shapes(shapes: State, device, dtype) -> State:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return torch.zeros(shapes, device=device, dtype=dtype)
     items = [_zeros_like_shapes(s, device, dtype) for s in shapes]
+    return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
+
+
+def _same_structure(value: object, shapes: State) -> bool:
+    """Whether ``value`` nests like ``shapes``: a Tensor where a Tensor is expected, etc."""
+    if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
+        return isinstance(value, Tensor)
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == len(shapes)
+        and all(_same_structure(v, s) for v, s in zip(value, shapes))
+    )
+
+
+def _as_structure(value: State, shapes: State) -> State:
+    """``value`` (checked by :func:`_same_structure`) rebuilt with the types of ``shapes``."""
+    if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
+        return value
+    items = [_as_structure(v, s) for v, s in zip(value, shapes)]
     return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
 
 

@@ -14,7 +14,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.trainer import TrainConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -18,7 +18,7 @@ from rnnkit.train.trainer import (
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # Tiny models run fastest on one thread, and the machine is shared with other test runs.
     threads = torch.get_num_threads()

@@ -326,6 +326,8 @@ class Trainer:
         self.elapsed_before = float(info.get("elapsed_seconds", 0.0))
         self._t0 = time.perf_counter()
         ckpt.truncate_metrics(self.run_dir / ckpt.METRICS, step)
+        for stale in self.run_dir.glob(".*.tmp"):  # temporaries of a killed writer
+            stale.unlink(missing_ok=True)
         return step
 
     @property

@@ -1,3 +1,8 @@
 """Task models built from rnnkit layers: language model, forecaster, sequence classifier."""
 
-__all__: list[str] = []
+from .language_model import CharLanguageModel, ModelConfig
+
+__all__ = [
+    "CharLanguageModel",
+    "ModelConfig",
+]

@@ -1,6 +1,7 @@
 """Recurrent networks not trained by backpropagation: Hopfield networks and echo state networks."""
 
 from .continuous_hopfield import ContinuousHopfieldNetwork
+from .esn import EchoStateNetwork, ESNConfig
 from .hopfield import CapacityConfig, CapacityResult, HopfieldNetwork, capacity_curve
 from .modern_hopfield import ModernHopfieldNetwork
 
@@ -8,6 +9,8 @@ __all__: list[str] = [
     "CapacityConfig",
     "CapacityResult",
     "ContinuousHopfieldNetwork",
+    "ESNConfig",
+    "EchoStateNetwork",
     "HopfieldNetwork",
     "ModernHopfieldNetwork",
     "capacity_curve",

@@ -1,13 +1,17 @@
 """Training: truncated BPTT, checkpoints, metrics."""
 
 from .checkpoint import CheckpointError
+from .supervised import FitConfig, FitResult, fit
 from .trainer import TrainConfig, Trainer, bits_per_char, learning_rate, load_model
 
 __all__ = [
     "CheckpointError",
+    "FitConfig",
+    "FitResult",
     "TrainConfig",
     "Trainer",
     "bits_per_char",
+    "fit",
     "learning_rate",
     "load_model",
 ]

@@ -124,11 +124,13 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
 
 def test_checkpoint_files_hold_no_pickle(tmp_path):
     trainer = trainer_for(tmp_path, steps=4)
+    (tmp_path / "config.json").write_text('{"format": "test"}')
     trainer.run(plot=False)
     pointer = json.loads((tmp_path / "checkpoint.json").read_text())
     assert pointer == {"step": 4, "path": "checkpoints/step-00000004"}
     folder = tmp_path / pointer["path"]
     assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
         "model.safetensors",
         "trainer.json",
         "trainer.safetensors",

@@ -7,7 +7,8 @@ A run directory looks like this::
     RUN/metrics.jsonl                  one JSON object per logged step
     RUN/loss.png                       train and held-out curves
     RUN/checkpoint.json                {"step": S, "path": "checkpoints/step-0000000S"}
-    RUN/checkpoints/step-0000000S/     model.safetensors, trainer.safetensors, trainer.json
+    RUN/checkpoints/step-0000000S/     config.json, model.safetensors, trainer.safetensors,
+                                       trainer.json
 
 Every file is written to a temporary name and renamed over the old one (``os.replace``), so a
 reader never sees half a file. A checkpoint directory is written in full under a temporary
@@ -216,6 +217,8 @@ def save_checkpoint(
         atomic_write_bytes(tmp / "trainer.safetensors", st_save(tensors))
         trainer = {"step": step, "optimizer": opt_info, "carry": carry is not None, **info}
         atomic_write_json(tmp / "trainer.json", trainer)
+        if (run_dir / CONFIG).exists():  # a checkpoint folder is complete on its own
+            shutil.copyfile(run_dir / CONFIG, tmp / CONFIG)
         final = folder / name
         if final.exists():  # a checkpoint of this step left by a killed run: replace it
             shutil.rmtree(final)

@@ -170,6 +170,18 @@ def test_generate_without_warmup_continues_the_fitted_series():
     torch.testing.assert_close(cont, esn.generate(5, warmup=batch[:, :300]), rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("feedback_scaling", [0.0, 0.4])
+def test_predict_can_continue_from_the_end_of_fit(feedback_scaling):
+    esn = EchoStateNetwork(1, 40, 1, feedback_scaling=feedback_scaling, seed=4)
+    s = series(301)
+    u, y = s[:-1], s[1:]
+    esn.fit(u[:200], y[:200], washout=20)
+    cont = esn.predict(u[200:], teacher=y[200:] if feedback_scaling else None, continue_fit=True)
+    whole = esn.predict(u, teacher=y if feedback_scaling else None)
+    torch.testing.assert_close(cont, whole[200:], rtol=0, atol=1e-12)
+    assert (esn.predict(u[200:], teacher=y[200:]) - cont).abs().max() > 1e-4  # zero start differs
+
+
 def test_generate_free_runs_a_sine_accurately():
     t = np.arange(700.0)[:, None]
     s = np.sin(0.2 * t)

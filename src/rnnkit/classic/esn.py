@@ -19,12 +19,18 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
+
+try:  # y += A x in place, the kernel behind csr_array @ x; private, so optional
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover
+    _csr_matvec = None
 
 # Below this size, or above this density, a dense matvec beats a CSR one (measured on 2 cores).
 _SPARSE_MIN_SIZE = 128
@@ -232,7 +238,7 @@ class EchoStateNetwork(nn.Module):
 
     @property
     def is_fitted(self) -> bool:
-        return not bool(torch.isnan(self.weight_out).any())
+        return not bool(np.isnan(self._np(self.weight_out)).any())
 
     def extra_repr(self) -> str:
         c = self.config
@@ -284,28 +290,48 @@ class EchoStateNetwork(nn.Module):
         self._end = (x[-1].copy(), y3[-1].copy(), batched)
         return self
 
-    def predict(self, u: object, *, teacher: object = None) -> Tensor:
+    def predict(self, u: object, *, teacher: object = None, continue_fit: bool = False) -> Tensor:
         """Outputs y(n) for the inputs ``u``, from the zero state.
 
         With output feedback, y(n-1) is ``teacher`` if given (teacher forcing), else the
-        network's own previous output.
+        network's own previous output. With ``continue_fit=True`` the run starts where the
+        last :meth:`fit` ended instead (its last state, and its last target as y(-1)), so
+        that ``u`` is the continuation of the training inputs (one batch size as in fit).
 
         Shapes: u (T, I) or (B, T, I) -> (T, O) or (B, T, O).
         """
         self._require_fit("predict")
         u3, batched = self._series("u", u, self.input_size)
+        x0, y0 = self._start(u3, continue_fit)
         if self._has_feedback and teacher is None:
-            w_out = self._w_out()
-            steps = u3.shape[0]
-            x0 = np.zeros((self.reservoir_size, u3.shape[2]), dtype=u3.dtype)
-            y0 = np.zeros((self.output_size, u3.shape[2]), dtype=u3.dtype)
             drive = self._drive(u3)
-            const = self._features_const(u3, w_out)
-            ys = self._closed_loop(x0, y0, steps, drive, self._wfb(), const)
+            const = self._features_const(u3, self._w_out())
+            ys = self._closed_loop(x0, y0, u3.shape[0], drive, self._wfb(), const)
             return self._out(ys, batched)
         y3 = self._teacher(u3, teacher, batched) if self._has_feedback else None
-        x = self._collect(u3, y3, noise=0.0)
+        x = self._collect(u3, y3, noise=0.0, x0=x0, y0=y0)
         return self._out(self._readout(u3, x), batched)
+
+    def _start(self, u3: np.ndarray, continue_fit: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The initial state x(-1) (N, B) and fed-back output y(-1) (O, B)."""
+        batch = u3.shape[2]
+        if not continue_fit:
+            return (
+                np.zeros((self.reservoir_size, batch), dtype=u3.dtype),
+                np.zeros((self.output_size, batch), dtype=u3.dtype),
+            )
+        if self._end is None:
+            raise ValueError(
+                "continue_fit=True needs a fit() run to continue from (this network has none, "
+                "e.g. it was loaded from a state_dict)"
+            )
+        x_end, y_end, _ = self._end
+        if x_end.shape[1] != batch:
+            raise ValueError(
+                f"u must have the batch size of the fitted data ({x_end.shape[1]}) with "
+                f"continue_fit=True, got {batch}"
+            )
+        return x_end.astype(u3.dtype), y_end.astype(u3.dtype)
 
     def generate(self, n_steps: int, warmup: object = None) -> Tensor:
         """Run closed-loop: the output y(n) is the next input u(n+1) (needs I == O).
@@ -427,19 +453,31 @@ class EchoStateNetwork(nn.Module):
 
     def _drive(self, u3: np.ndarray) -> np.ndarray:
         """W_in u(n) + b for every step: (T, N, B)."""
-        drive = np.einsum("ni,tib->tnb", self._w_in(), u3, optimize=True)
+        drive = _apply(self._w_in(), u3)
         drive += self._np(self.bias)[None, :, None]
         return drive
 
-    def _collect(self, u3: np.ndarray, y3: np.ndarray | None, *, noise: float) -> np.ndarray:
-        """Reservoir states (T, N, B) with the teacher ``y3`` fed back (if not None)."""
+    def _collect(
+        self,
+        u3: np.ndarray,
+        y3: np.ndarray | None,
+        *,
+        noise: float,
+        x0: np.ndarray | None = None,
+        y0: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """States (T, N, B) from x(-1) = ``x0`` (default 0), teacher ``y3`` fed back if given.
+
+        y(n-1) enters step n; y(-1) is ``y0`` (default 0).
+        """
         drive = self._drive(u3)  # (T, N, B)
         if y3 is not None:
-            # y(n-1) enters step n; y(-1) = 0.
-            drive[1:] += np.einsum("no,tob->tnb", self._wfb(), y3[:-1], optimize=True)
+            drive[1:] += _apply(self._wfb(), y3[:-1])
+            if y0 is not None:
+                drive[0] += self._wfb() @ y0
         if noise > 0.0:
             drive += self._noise_rng.uniform(-noise, noise, drive.shape).astype(drive.dtype)
-        return _run_reservoir(self._w(), drive, self.config.leak_rate)
+        return _run_reservoir(self._w(), drive, self.config.leak_rate, x0)
 
     def _features(self, u3: np.ndarray, x: np.ndarray) -> np.ndarray:
         """z(n) = [1; u(n); x(n)] as (T, F, B)."""
@@ -452,13 +490,13 @@ class EchoStateNetwork(nn.Module):
         return np.concatenate(parts, axis=1)
 
     def _readout(self, u3: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.einsum("of,tfb->tob", self._w_out(), self._features(u3, x), optimize=True)
+        return _apply(self._w_out(), self._features(u3, x))
 
     def _features_const(self, u3: np.ndarray, w_out: np.ndarray) -> np.ndarray:
         """The part of y(n) that does not depend on x(n): bias and input columns, (T, O, B)."""
         n = self.reservoir_size
         zeros = np.zeros((u3.shape[0], n, u3.shape[2]), dtype=u3.dtype)
-        return np.einsum("of,tfb->tob", w_out, self._features(u3, zeros), optimize=True)
+        return _apply(w_out, self._features(u3, zeros))
 
     def _closed_loop(
         self,
@@ -528,38 +566,83 @@ def ridge_regression(
     y = np.asarray(y, dtype=np.float64)
     if ridge == 0.0:
         return np.linalg.lstsq(z, y, rcond=None)[0].T
-    gram = z.T @ z  # (F, F)
-    diag = np.full(z.shape[1], ridge)
-    diag[:unpenalised] = 0.0
-    gram[np.diag_indices_from(gram)] += diag
-    rhs = z.T @ y  # (F, O)
-    try:
-        return scipy.linalg.solve(gram, rhs, assume_a="pos").T
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        # Singular only when the unpenalised columns are degenerate: fall back to lstsq.
-        return np.linalg.lstsq(gram, rhs, rcond=None)[0].T
+    free, pen = z[:, :unpenalised], z[:, unpenalised:]
+    if unpenalised:
+        # Partial out the unpenalised columns (for the constant: centre the data). The normal
+        # equations of what is left are far better conditioned, which matters at the tiny
+        # ridges of free-running generation.
+        basis = np.linalg.qr(free)[0]  # (R, k)
+        pen_c = pen - basis @ (basis.T @ pen)
+        y_c = y - basis @ (basis.T @ y)
+    else:
+        pen_c, y_c = pen, y
+    gram = pen_c.T @ pen_c  # (F - k, F - k)
+    gram[np.diag_indices_from(gram)] += ridge
+    weights = scipy.linalg.solve(gram, pen_c.T @ y_c, assume_a="pos")  # (F - k, O)
+    if not unpenalised:
+        return weights.T
+    rest = np.linalg.lstsq(free, y - pen @ weights, rcond=None)[0]  # (k, O)
+    return np.concatenate([rest, weights]).T
 
 
 def _run_reservoir(
-    w: np.ndarray | scipy.sparse.csr_array, drive: np.ndarray, leak: float
+    w: np.ndarray | scipy.sparse.csr_array,
+    drive: np.ndarray,
+    leak: float,
+    x0: np.ndarray | None = None,
 ) -> np.ndarray:
-    """x(n) = (1 - a) x(n-1) + a tanh(W x(n-1) + drive(n)) from x(-1) = 0; (T, N, B) states."""
-    states = np.empty_like(drive)
-    # One sequence: matvecs on (N,) are faster than on (N, 1).
-    single = drive.shape[2] == 1
-    d = drive[:, :, 0] if single else drive
-    s = states[:, :, 0] if single else states
-    x = np.zeros_like(d[0])
+    """x(n) = (1 - a) x(n-1) + a tanh(W x(n-1) + drive(n)); (T, N, B) states from x0 (N, B).
+
+    Overwrites ``drive`` with the states and returns it. One sequence takes the fast path: in
+    the variable v = x / a the step is v(n) = (1 - a) v(n-1) + tanh(a W v(n-1) + drive(n)),
+    three in-place calls on a row of ``drive`` (z += (aW) v, tanh, z += (1 - a) v), since each
+    NumPy call costs about a microsecond, more than a 100-unit matvec.
+    """
     keep = 1.0 - leak
-    for t in range(d.shape[0]):
-        z = w @ x
-        z += d[t]
-        np.tanh(z, out=z)
-        np.multiply(x, keep, out=s[t])
-        z *= leak
-        s[t] += z
-        x = s[t]
-    return states
+    if drive.shape[2] > 1:
+        x = np.zeros_like(drive[0]) if x0 is None else x0.astype(drive.dtype)  # (N, B)
+        for t in range(drive.shape[0]):
+            z = drive[t]
+            z += w @ x
+            np.tanh(z, out=z)
+            if keep:
+                z *= leak
+                z += keep * x
+            x = z
+        return drive
+    d = drive[:, :, 0]  # (T, N), rows contiguous
+    v = np.zeros_like(d[0]) if x0 is None else np.ascontiguousarray(x0[:, 0] / leak, dtype=d.dtype)
+    axpy = scipy.linalg.blas.get_blas_funcs("axpy", (d,))
+    steps = d.shape[0]
+    if scipy.sparse.issparse(w) and _csr_matvec is not None:
+        rows, cols = w.shape
+        ptr, idx, val = w.indptr, w.indices, (w.data * leak).astype(d.dtype)
+        for t in range(steps):
+            z = d[t]
+            _csr_matvec(rows, cols, ptr, idx, val, v, z)  # z += (aW) v
+            np.tanh(z, out=z)
+            axpy(v, z, a=keep)
+            v = z
+    else:
+        w_dense = w.toarray() if scipy.sparse.issparse(w) else w
+        gemv = scipy.linalg.blas.get_blas_funcs("gemv", (d,))
+        wf = np.asfortranarray(w_dense * leak, dtype=d.dtype)
+        for t in range(steps):
+            z = gemv(1.0, wf, v, 1.0, d[t], overwrite_y=1)  # d[t] += (aW) v, in place
+            np.tanh(z, out=z)
+            axpy(v, z, a=keep)
+            v = z
+    if leak != 1.0:
+        d *= leak
+    return drive
+
+
+def _apply(m: np.ndarray, a3: np.ndarray) -> np.ndarray:
+    """``m @ a3[t]`` for every t as one matrix product: (R, C) x (T, C, B) -> (T, R, B)."""
+    steps, cols, batch = a3.shape
+    flat = a3.transpose(1, 0, 2).reshape(cols, steps * batch)  # (C, T B)
+    out = (m.astype(a3.dtype, copy=False) @ flat).reshape(m.shape[0], steps, batch)
+    return np.ascontiguousarray(out.transpose(1, 0, 2))
 
 
 def _shift(w3: np.ndarray) -> np.ndarray:

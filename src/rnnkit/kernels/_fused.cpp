@@ -16,6 +16,7 @@
 // Recurrent products of small batches (the streaming and batch-1 regime) use a hand-written loop:
 // there the fixed cost of an at::addmm call is larger than the arithmetic.
 
+#include <c10/util/ParallelGuard.h>
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -34,6 +35,35 @@ enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 
 // Products with B * K * N at most this many multiply-adds take the hand-written loop.
 int64_t g_small_work = 1 << 18;
+
+}  // namespace
+
+// MKL's per-thread thread count, exported by libtorch_cpu when torch uses MKL (weak: optional).
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
+
+namespace {
+
+// A problem whose recurrent product takes the hand-written loop is small throughout: its few
+// matrix products and reductions run on the calling thread. Waking the intra-op pool for them
+// costs more than it saves, and on a busy machine a descheduled worker stalls the whole call.
+class SerialScope {
+ public:
+  explicit SerialScope(bool on) : on_(on), guard_(on || c10::ParallelGuard::is_enabled()) {
+    if (on_ && MKL_Set_Num_Threads_Local) previous_ = MKL_Set_Num_Threads_Local(1);
+  }
+  ~SerialScope() {
+    if (on_ && MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous_);
+  }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  bool on_;
+  int previous_ = 0;
+  c10::ParallelGuard guard_;
+};
+
+bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_small_work; }
 
 // exp for float, branch-free so that the elementwise loops vectorise (Cephes expf polynomial,
 // about 2 ulp). NaN stays NaN.
@@ -243,6 +273,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  const OptTensor& lengths, bool identity_cell,
                                  const OptTensor& wt_hh_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  SerialScope serial(is_small(B, H, 4 * H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
@@ -336,6 +367,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
                                   const Tensor& w_hh, bool has_bias, const OptTensor& w_ch,
                                   const OptTensor& lengths, bool identity_cell) {
   const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2);
+  SerialScope serial(is_small(B, H, 4 * H));
   Tensor gy = time_major(grad_ys);
   Tensor dg = at::empty_like(gates);
   Tensor dh = grad_h.contiguous().clone();
@@ -488,6 +520,7 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& h0, const Tensor&
                                 const OptTensor& lengths, bool reset_after,
                                 const OptTensor& wt_hh_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  SerialScope serial(is_small(B, H, 3 * H));
   Tensor xt = time_major(x);
   Tensor gi = input_projection(xt, w_ih, opt_or_undefined(b_ih));  // (T, B, 3H)
   Tensor bhh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({3 * H}, x.options());
@@ -610,6 +643,7 @@ std::vector<Tensor> gru_backward(const Tensor& grad_ys, const Tensor& grad_h, co
                                  const Tensor& w_ih, const Tensor& w_hh, bool has_bias,
                                  const OptTensor& lengths, bool reset_after) {
   const int64_t NT = acts.size(0), B = acts.size(1), H = hs.size(2), G = 3 * H;
+  SerialScope serial(is_small(B, H, G));
   Tensor gy = time_major(grad_ys);
   Tensor dh = grad_h.contiguous().clone();
   Tensor whh = w_hh.contiguous();
@@ -672,6 +706,7 @@ std::vector<Tensor> elman_forward(const Tensor& x, const Tensor& h0, const Tenso
                                   const OptTensor& lengths, int64_t activation,
                                   const OptTensor& wt_hh_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
+  SerialScope serial(is_small(B, H, H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
@@ -725,6 +760,7 @@ std::vector<Tensor> elman_backward(const Tensor& grad_ys, const Tensor& grad_h, 
                                    const Tensor& hs, const Tensor& w_ih, const Tensor& w_hh,
                                    bool has_bias, const OptTensor& lengths, int64_t activation) {
   const int64_t NT = hs.size(0) - 1, B = hs.size(1), H = hs.size(2);
+  SerialScope serial(is_small(B, H, H));
   Tensor gy = time_major(grad_ys);
   Tensor dh = grad_h.contiguous().clone();
   Tensor whh = w_hh.contiguous();
@@ -817,6 +853,7 @@ std::vector<Tensor> jordan_forward(const Tensor& x, const Tensor& y0, const Tens
                                    int64_t activation, int64_t output_activation,
                                    const OptTensor& wt_yh_given, const OptTensor& wt_hy_given) {
   const int64_t B = x.size(0), NT = x.size(1), O = y0.size(1);
+  SerialScope serial(is_small(B, O, w_ih.size(0)));
   Tensor xt = time_major(x);
   Tensor hid = input_projection(xt, w_ih, b_ih);  // (T, B, H)
   Tensor ss = at::empty({NT + 1, B, O}, x.options());
@@ -877,6 +914,7 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
                                     const OptTensor& lengths, int64_t activation,
                                     int64_t output_activation) {
   const int64_t NT = hid.size(0), B = hid.size(1), H = hid.size(2), O = ss.size(2);
+  SerialScope serial(is_small(B, O, H));
   Tensor gy = time_major(grad_ys);
   Tensor dy = grad_y.contiguous().clone();
   Tensor wyh = w_yh.contiguous(), why = w_hy.contiguous();

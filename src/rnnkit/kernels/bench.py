@@ -1,0 +1,268 @@
+r"""Speed of the cells: the fused kernels against the reference loop, a hand-written PyTorch
+loop and ``torch.nn`` — side by side in one process, interleaved.
+
+One implementation serves ``rnnkit bench`` and ``benchmarks/bench_cells.py``. For each shape
+(B, T, I, H) and cell it times, alternating between implementations on every repeat (so that
+machine noise hits all of them alike) and reporting the median:
+
+* ``train``: forward, ``ys.sum()`` and backward (gradients of the input and every parameter);
+* ``forward``: forward only, under ``torch.no_grad()``.
+
+Implementations: ``fused`` (rnnkit, fused kernels), ``reference`` (rnnkit, reference loop),
+``loop`` (a hand-written PyTorch loop with the input projection hoisted, for the cells torch
+has) and ``torch`` (the ``torch.nn`` module of equal hidden size: LSTM for the LSTM variants,
+GRU for GRU, RNN for Elman and Jordan). ``ratio`` is time / time of that torch module.
+
+FLOP counts follow DeepBench: a forward pass costs :math:`2 G H (I + H) B T` (G gates: LSTM 4,
+GRU 3, Elman 1; Jordan :math:`2 (H I + H O + O H) B T`), training three times that. GFLOP/s are
+compared with a measured sgemm rate (1024³ float32 ``torch.mm``).
+
+Example:
+    >>> rows = run(shapes=[(2, 5, 3, 4)], cells=["gru"], impls=["fused", "torch"], repeats=1)
+    >>> sorted({r.impl for r in rows}), rows[0].cell
+    (['fused', 'torch'], 'gru')
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
+from ..recurrent import Recurrent
+from ._dispatch import mode
+
+Shape = tuple[int, int, int, int]  # (B, T, I, H)
+
+SHAPES: tuple[Shape, ...] = (
+    (32, 100, 128, 128),
+    (64, 50, 256, 256),
+    (32, 100, 512, 512),
+    (1, 1000, 64, 64),
+    (4, 1000, 64, 64),
+    (1, 1000, 32, 32),
+)
+
+# name -> (cell factory (I, H), torch.nn module class of equal size, gates for the FLOP count)
+CELLS: dict[str, tuple[Callable[[int, int], RecurrentCell], type[nn.Module], int]] = {
+    "lstm": (lambda i, h: LSTMCell(i, h), nn.LSTM, 4),
+    "lstm_peephole": (lambda i, h: LSTMCell(i, h, peephole=True), nn.LSTM, 4),
+    "lstm_identity": (lambda i, h: LSTMCell(i, h, cell_activation="identity"), nn.LSTM, 4),
+    "gru": (lambda i, h: GRUCell(i, h), nn.GRU, 3),
+    "gru_before": (lambda i, h: GRUCell(i, h, reset="before"), nn.GRU, 3),
+    "elman_tanh": (lambda i, h: ElmanCell(i, h, "tanh"), nn.RNN, 1),
+    "elman_sigmoid": (lambda i, h: ElmanCell(i, h, "sigmoid"), nn.RNN, 1),
+    "jordan": (lambda i, h: JordanCell(i, h, h), nn.RNN, 1),
+}
+IMPLS = ("fused", "reference", "loop", "torch")
+MODES = ("train", "forward")
+
+
+@dataclass
+class Row:
+    """One timing: milliseconds per call (median), its ratio to torch.nn and GFLOP/s."""
+
+    shape: Shape
+    cell: str
+    impl: str
+    mode: str
+    ms: float
+    ratio: float | None
+    gflops: float
+    sgemm_fraction: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def flops(cell: str, shape: Shape) -> float:
+    """Forward FLOPs of one sequence batch, DeepBench convention."""
+    batch, steps, n_in, hidden = shape
+    if cell == "jordan":  # O = H: input, feedback and output products
+        return 2.0 * (hidden * n_in + 2 * hidden * hidden) * batch * steps
+    return 2.0 * CELLS[cell][2] * hidden * (n_in + hidden) * batch * steps
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The measured float32 matrix-product rate (best of ``repeats``), GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2.0 * n**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _hand_loop(cell: RecurrentCell) -> Callable[[Tensor], Tensor] | None:
+    """What a user writes in PyTorch: hoisted input projection, then a Python loop over time."""
+    if type(cell) is LSTMCell and not cell.peephole and cell.cell_activation == "tanh":
+
+        def lstm(x: Tensor) -> Tensor:
+            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh)
+            h = x.new_zeros(x.shape[0], cell.hidden_size)
+            c = torch.zeros_like(h)
+            ys = []
+            for t in range(x.shape[1]):
+                gates = torch.addmm(gx[:, t], h, cell.weight_hh.t())
+                i, f, g, o = gates.chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                ys.append(h)
+            return torch.stack(ys, 1)
+
+        return lstm
+    if type(cell) is GRUCell and cell.reset == "after":
+
+        def gru(x: Tensor) -> Tensor:
+            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
+            h = x.new_zeros(x.shape[0], cell.hidden_size)
+            ys = []
+            for t in range(x.shape[1]):
+                gh = torch.addmm(cell.bias_hh, h, cell.weight_hh.t())
+                xr, xz, xn = gx[:, t].chunk(3, 1)
+                hr, hz, hn = gh.chunk(3, 1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                n = torch.tanh(xn + r * hn)
+                h = n + z * (h - n)
+                ys.append(h)
+            return torch.stack(ys, 1)
+
+        return gru
+    if type(cell) is ElmanCell and cell.activation == "tanh":
+
+        def elman(x: Tensor) -> Tensor:
+            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh)
+            h = x.new_zeros(x.shape[0], cell.hidden_size)
+            ys = []
+            for t in range(x.shape[1]):
+                h = torch.tanh(torch.addmm(gx[:, t], h, cell.weight_hh.t()))
+                ys.append(h)
+            return torch.stack(ys, 1)
+
+        return elman
+    return None
+
+
+def _runners(cell_name: str, shape: Shape, impls: Sequence[str]) -> dict[str, Callable]:
+    """For each implementation, a function ``x -> outputs`` (B, T, ·)."""
+    n_in, hidden = shape[2], shape[3]
+    factory, torch_cls, _ = CELLS[cell_name]
+    cell = factory(n_in, hidden)
+    layer = Recurrent(cell)
+    out: dict[str, Callable] = {}
+    for impl in impls:
+        if impl == "fused":
+
+            def fused(x, layer=layer):
+                with mode("fused"):
+                    return layer(x)[0]
+
+            out[impl] = fused
+        elif impl == "reference":
+
+            def reference(x, layer=layer):
+                with mode("reference"):
+                    return layer(x)[0]
+
+            out[impl] = reference
+        elif impl == "loop":
+            loop = _hand_loop(cell)
+            if loop is not None:
+                out[impl] = loop
+        elif impl == "torch":
+            module = torch_cls(n_in, hidden, batch_first=True)
+            out[impl] = lambda x, m=module: m(x)[0]
+    return out
+
+
+def run(
+    shapes: Iterable[Shape] = SHAPES,
+    cells: Iterable[str] = tuple(CELLS),
+    impls: Iterable[str] = IMPLS,
+    modes: Iterable[str] = MODES,
+    repeats: int = 5,
+    *,
+    report: Callable[[Row], None] | None = None,
+    sgemm: float | None = None,
+) -> list[Row]:
+    """Time every (shape, cell, mode) with the chosen implementations, interleaved.
+
+    ``report`` is called with each row as soon as it is measured. Returns all rows.
+    """
+    impls, modes = tuple(impls), tuple(modes)
+    sgemm = sgemm_gflops() if sgemm is None else sgemm
+    rows: list[Row] = []
+    for shape in shapes:
+        for cell_name in cells:
+            torch.manual_seed(0)
+            runners = _runners(cell_name, shape, impls)
+            x = torch.randn(*shape[:3])  # (B, T, I)
+            for m in modes:
+                times = _interleaved(runners, x, m, repeats)
+                base = times.get("torch")
+                work = flops(cell_name, shape) * (3.0 if m == "train" else 1.0)
+                for impl, seconds in times.items():
+                    row = Row(
+                        shape=shape,
+                        cell=cell_name,
+                        impl=impl,
+                        mode=m,
+                        ms=seconds * 1e3,
+                        ratio=None if base is None else seconds / base,
+                        gflops=work / seconds / 1e9,
+                        sgemm_fraction=work / seconds / 1e9 / sgemm,
+                    )
+                    rows.append(row)
+                    if report is not None:
+                        report(row)
+    return rows
+
+
+def _interleaved(runners: dict[str, Callable], x: Tensor, m: str, repeats: int) -> dict:
+    xs = x.detach().requires_grad_(m == "train")
+
+    def once(fn: Callable) -> float:
+        if m == "forward":
+            with torch.no_grad():
+                return _timed(lambda: fn(xs))
+
+        def step() -> None:
+            fn(xs).sum().backward()
+
+        return _timed(step)
+
+    for fn in runners.values():  # warm-up: first-call costs (and the kernels' build) excluded
+        once(fn)
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            samples[name].append(once(fn))
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def format_row(row: Row) -> str:
+    """One line of the table printed by ``rnnkit bench``."""
+    ratio = "     -" if row.ratio is None else f"{row.ratio:6.2f}"
+    shape = "x".join(str(d) for d in row.shape)
+    return (
+        f"{shape:>16} {row.cell:>14} {row.mode:>7} {row.impl:>9} {row.ms:10.2f} ms "
+        f"{ratio}x {row.gflops:8.2f} GFLOP/s {100 * row.sgemm_fraction:5.1f}% sgemm"
+    )
+
+
+HEADER = (
+    f"{'B x T x I x H':>16} {'cell':>14} {'mode':>7} {'impl':>9} {'median':>13} "
+    f"{'vs torch':>7} {'rate':>16} {'of sgemm':>11}"
+)
+
+__all__ = ["CELLS", "HEADER", "IMPLS", "MODES", "SHAPES", "Row", "flops", "format_row", "run",
+           "sgemm_gflops"]  # fmt: skip

@@ -322,3 +322,15 @@ def test_bad_calls_raise_naming_the_argument():
     fb = EchoStateNetwork(1, 10, 1, feedback_scaling=0.1, seed=0)
     with pytest.raises(ValueError, match=r"y \(the teacher\) is required"):
         fb.states(y)
+
+
+def test_ridge_below_rounding_falls_back_to_the_svd_form():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(60, 3))
+    z = np.concatenate([np.ones((60, 1)), base, base[:, :1] * (1 + 1e-13)], axis=1)  # collinear
+    y = rng.normal(size=(60, 1))
+    v = ridge_regression(z, y, 1e-20, unpenalised=1)
+    # The residual is the least-squares residual: nothing better exists.
+    best = np.linalg.lstsq(z, y, rcond=None)[0]
+    assert np.isfinite(v).all()
+    np.testing.assert_allclose(z @ v.T, z @ best, atol=1e-9)

@@ -15,6 +15,7 @@ costs a few microseconds per step on a CPU.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -578,7 +579,16 @@ def ridge_regression(
         pen_c, y_c = pen, y
     gram = pen_c.T @ pen_c  # (F - k, F - k)
     gram[np.diag_indices_from(gram)] += ridge
-    weights = scipy.linalg.solve(gram, pen_c.T @ y_c, assume_a="pos")  # (F - k, O)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            weights = scipy.linalg.solve(gram, pen_c.T @ y_c, assume_a="pos")  # (F - k, O)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+        # A ridge near or below the Gram matrix's rounding (rcond < eps): the normal equations
+        # lose the digits that free-running generation needs; the SVD form s / (s² + β) keeps
+        # them, at a few times the cost.
+        u, sv, vt = np.linalg.svd(pen_c, full_matrices=False)
+        weights = vt.T @ ((sv / (sv**2 + ridge))[:, None] * (u.T @ y_c))
     if not unpenalised:
         return weights.T
     rest = np.linalg.lstsq(free, y - pen @ weights, rcond=None)[0]  # (k, O)

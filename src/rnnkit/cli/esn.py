@@ -1,0 +1,247 @@
+"""``rnnkit esn``: fit an echo state network to a series, let it run free, plot and score it.
+
+The series is Mackey-Glass (tau = 17, Jaeger's sampling) by default, or a column of a CSV file.
+It is scaled to zero mean and standard deviation 0.2 (the size of Jaeger's tanh(y - 1)
+squashing), the network is fitted one step ahead on the first ``--train`` values (the first
+``--washout`` states dropped), then runs closed-loop for ``--free`` steps, each output being
+the next input. Prints the NRMSEs (in the original units, normalised by the series' standard
+deviation) and writes a plot of the free run against the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from ._common import UsageError, positive_float, positive_int
+
+SCALE = 0.2  # standard deviation of the scaled series
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0.0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "esn",
+        help="fit an echo state network to a series and let it run free",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--csv", metavar="PATH", help="a CSV file with a header row")
+    data.add_argument("--column", metavar="NAME", help="the CSV column (with --csv)")
+    data.add_argument(
+        "--train",
+        type=positive_int,
+        metavar="N",
+        help="values to fit on (default: 3000 for Mackey-Glass, 80%% of a CSV column)",
+    )
+    data.add_argument(
+        "--free",
+        type=positive_int,
+        metavar="N",
+        help="closed-loop steps after them (default: 300; a CSV column: the rest of it)",
+    )
+    data.add_argument(
+        "--washout",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
+        help="initial states dropped from the fit (default: a third of --train, at most 1000)",
+    )
+    data.add_argument(
+        "--horizon",
+        type=positive_int,
+        default=84,
+        metavar="K",
+        help="also report the error of the K-th free-running step (default: 84, Jaeger's)",
+    )
+    net = parser.add_argument_group(
+        "network (defaults: the Mackey-Glass settings of BENCHMARKS.md)"
+    )
+    net.add_argument("--units", type=positive_int, default=400, metavar="N", help="(default: 400)")
+    net.add_argument(
+        "--spectral-radius", type=positive_float, default=0.95, metavar="R", help="(default: 0.95)"
+    )
+    net.add_argument(
+        "--leak-rate", type=_unit_interval, default=0.8, metavar="A", help="(default: 0.8)"
+    )
+    net.add_argument(
+        "--input-scaling", type=_non_negative_float, default=0.5, metavar="S", help="(default: 0.5)"
+    )
+    net.add_argument(
+        "--bias-scaling",
+        type=_non_negative_float,
+        default=0.02,
+        metavar="S",
+        help="(default: 0.02)",
+    )
+    net.add_argument(
+        "--density",
+        type=_unit_interval,
+        default=0.05,
+        metavar="D",
+        help="fraction of non-zero reservoir weights (default: 0.05)",
+    )
+    net.add_argument(
+        "--ridge", type=_non_negative_float, default=1e-12, metavar="B", help="(default: 1e-12)"
+    )
+    net.add_argument("--seed", type=int, default=0, metavar="S", help="(default: 0)")
+    parser.add_argument(
+        "--out",
+        default="esn.png",
+        metavar="PNG",
+        help="plot to write, and its numbers in the same name with .json (default: esn.png); "
+        "never overwritten",
+    )
+    parser.set_defaults(run=run_esn)
+
+
+def _outputs(text: str) -> tuple[Path, Path]:
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--out must end in .png, got {text!r}")
+    numbers = path.with_suffix(".json")
+    for p in (path, numbers):
+        if p.exists():
+            raise UsageError(f"--out: {p} already exists; give another path or remove it")
+    if not path.parent.is_dir():
+        raise UsageError(f"--out folder {str(path.parent)!r} does not exist")
+    return path, numbers
+
+
+def _series(args: argparse.Namespace):
+    import numpy as np
+
+    from ..data.mackey_glass import mackey_glass
+    from ..data.series import read_csv_column
+
+    if args.csv is None:
+        if args.column is not None:
+            raise UsageError("--column needs --csv PATH (the default series is Mackey-Glass)")
+        train = args.train or 3000
+        free = args.free or 300
+        return (
+            mackey_glass(train + free, transient=1000, seed=args.seed),
+            "Mackey-Glass",
+            train,
+            free,
+        )
+    if args.column is None:
+        raise UsageError("--csv needs --column NAME, the column to fit")
+    try:
+        values = read_csv_column(args.csv, args.column)
+    except FileNotFoundError as err:
+        raise UsageError(f"--csv: {err}") from None
+    except ValueError as err:
+        raise UsageError(f"--csv {args.csv}: {err}") from None
+    train = args.train or int(0.8 * len(values))
+    free = args.free or len(values) - train
+    if train < 2 or free < 1 or train + free > len(values):
+        raise UsageError(
+            f"--train {train} and --free {free} need {train + free} values, at least 2 for "
+            f"training and 1 after them; the column {args.column!r} has {len(values)}"
+        )
+    if float(np.std(values[:train])) == 0.0:
+        raise UsageError(f"the first {train} values of column {args.column!r} are constant")
+    return values[: train + free], f"{Path(args.csv).name}:{args.column}", train, free
+
+
+def run_esn(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..classic import EchoStateNetwork
+    from ..viz.esn import plot_esn_prediction
+
+    png, numbers = _outputs(args.out)
+    values, source, train, free = _series(args)
+    washout = args.washout if args.washout is not None else min(1000, train // 3)
+    if washout >= train - 1:
+        raise UsageError(f"--washout must be below --train - 1 = {train - 1}, got {washout}")
+    mean, std = float(values[:train].mean()), float(values[:train].std())
+    scaled = ((values - mean) / std * SCALE)[:, None]  # (train + free, 1)
+    esn = EchoStateNetwork(
+        1,
+        args.units,
+        1,
+        spectral_radius=args.spectral_radius,
+        leak_rate=args.leak_rate,
+        input_scaling=args.input_scaling,
+        density=args.density,
+        ridge=args.ridge,
+        seed=args.seed,
+        bias_scaling=args.bias_scaling,
+    )
+    print(
+        f"esn {source}: fit on {train} values ({washout} washed out), then {free} free-running "
+        f"steps; {args.units} units",
+        file=sys.stderr,
+    )
+    esn.fit(scaled[: train - 1], scaled[1:train], washout=washout)
+    one_step = esn.predict(scaled[: train - 1]).numpy()[washout:, 0] / SCALE * std + mean
+    closed = esn.generate(free, warmup=scaled[:train]).numpy()[:, 0] / SCALE * std + mean
+    truth = values[train : train + free]
+    norm = float(values.std())
+
+    def nrmse(a, b) -> float:
+        return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)) / norm)
+
+    metrics = {
+        "source": source,
+        "train": train,
+        "washout": washout,
+        "free": free,
+        "train_one_step_nrmse": nrmse(one_step, values[washout + 1 : train]),
+        "free_run_nrmse": nrmse(closed, truth),
+    }
+    horizon = args.horizon if args.horizon <= free else None
+    if horizon:
+        metrics[f"nrmse_step_{horizon}"] = abs(closed[horizon - 1] - truth[horizon - 1]) / norm
+    metrics["config"] = json.loads(esn.config.to_json())
+    context = values[max(0, train - free) : train]
+    plot_esn_prediction(
+        png,
+        truth,
+        closed,
+        start=train,
+        context=context,
+        mark=horizon,
+        title=f"{source}: ESN {args.units} units, free run from step {train}",
+    )
+    numbers.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"training one-step NRMSE {metrics['train_one_step_nrmse']:.3g}")
+    if horizon:
+        print(f"free-run NRMSE at step {horizon}: {metrics[f'nrmse_step_{horizon}']:.3g}")
+    print(f"free-run NRMSE over {free} steps: {metrics['free_run_nrmse']:.3g}")
+    print(f"plot: {png}  numbers: {numbers}")
+    return 0

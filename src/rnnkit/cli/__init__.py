@@ -15,7 +15,13 @@ from collections.abc import Sequence
 
 from ._common import UsageError
 
-COMMAND_MODULES: tuple[str, ...] = ("rnnkit.cli.text", "rnnkit.cli.series", "rnnkit.cli.hopfield")
+COMMAND_MODULES: tuple[str, ...] = (
+    "rnnkit.cli.text",
+    "rnnkit.cli.series",
+    "rnnkit.cli.hopfield",
+    "rnnkit.cli.esn",
+    "rnnkit.cli.bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,12 +9,16 @@ the truth in the original coordinates (y = 1 + artanh(output)):
     NRMSE84 = sqrt( mean over trials of (y_84 - d_84)² / var(d) )
 
 Every trial has its own series (a random history, 1000 samples of transient dropped) and its
-own reservoir (seed = trial). Published: 2.8e-4 with 400 units (float64, noise during sampling,
-spectral radius ~0.8, sparse W, bias input, output feedback).
+own reservoir (seed = trial). The default settings were chosen by a small grid search on seeds
+0-19; ``--first-seed 100`` scores them on trials that played no part in the choice.
+Published: 2.8e-4 with 400 units (float64, noise during sampling, spectral radius ~0.8,
+sparse W, bias input, output feedback).
 
 Jaeger's output feedback with teacher forcing is the same network as the next-input form used
 here (the true d(n) enters the reservoir at step n + 1 either way); his bias input is the
-reservoir bias b.
+reservoir bias b, and the readout's direct u(n) = d(n) column is the output-to-output
+connection that his general readout W_out (u, x, y) allows. No sampling noise is needed: the
+tiny float64 ridge (1e-14, on centred states) is the regulariser.
 
     .venv/bin/python benchmarks/bench_esn_jaeger.py [--trials 20] [--units 400] [...]
 """
@@ -54,6 +58,9 @@ def trial(seed: int, options: dict) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="trials use seeds first-seed, first-seed + 1, ..."
+    )
     parser.add_argument("--units", type=int, default=400)
     parser.add_argument("--spectral-radius", type=float, default=0.9)
     parser.add_argument("--leak-rate", type=float, default=0.65)
@@ -75,8 +82,9 @@ def main() -> None:
     }
     print("Jaeger 2001 Mackey-Glass (tau=17): train 3000, washout 1000, NRMSE of free step 84")
     print("settings: " + ", ".join(f"{k}={v}" for k, v in options.items()))
+    print(f"trials: seeds {args.first_seed}..{args.first_seed + args.trials - 1}")
     errors, variances, seconds = [], [], []
-    for seed in range(args.trials):
+    for seed in range(args.first_seed, args.first_seed + args.trials):
         e, v, s = trial(seed, dict(options))
         errors.append(e)
         variances.append(v)
@@ -89,10 +97,10 @@ def main() -> None:
         f"NRMSE84 over {args.trials} trials: {nrmse:.2e} (log10 {np.log10(nrmse):.2f}); "
         f"median trial {np.median(normalised):.2e}, worst {normalised.max():.2e}"
     )
-    verdict = "better than" if nrmse < PUBLISHED else "worse than"
+    verdict = "better" if nrmse < PUBLISHED else "worse"
     print(
-        f"published (Jaeger 2001, 400 units): {PUBLISHED:.1e} -> {verdict} published by "
-        f"{PUBLISHED / nrmse:.2f}x"
+        f"published (Jaeger 2001, 400 units): {PUBLISHED:.1e}; this run is {verdict} "
+        f"(published / this = {PUBLISHED / nrmse:.2f})"
     )
     print(f"fit + generate per trial: median {np.median(seconds):.2f} s")
 

@@ -334,3 +334,79 @@ def test_ridge_below_rounding_falls_back_to_the_svd_form():
     best = np.linalg.lstsq(z, y, rcond=None)[0]
     assert np.isfinite(v).all()
     np.testing.assert_allclose(z @ v.T, z @ best, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------- rnnkit esn
+
+
+def run_cli(*argv: str) -> int:
+    from rnnkit.cli import main
+
+    return main(["esn", *argv])
+
+
+def test_cli_fits_mackey_glass_and_writes_plot_and_numbers(tmp_path, capsys):
+    out = tmp_path / "mg.png"
+    code = run_cli("--free", "100", "--out", str(out))  # Jaeger's settings, 400 units
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "free-run NRMSE at step 84" in printed and out.stat().st_size > 1000
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    assert metrics["washout"] == 1000 and metrics["config"]["reservoir_size"] == 400
+    assert metrics["config"]["ridge"] == 1e-14
+    # Repeating the last value scores 0.15 one step ahead; a fitted ESN ~1e-5, and free
+    # runs 84 steps with an error still below 1e-2 of the series' std.
+    assert metrics["train_one_step_nrmse"] < 1e-4
+    assert metrics["nrmse_step_84"] < 1e-2
+    # Never overwritten: the second run refuses, exit code 2, one line.
+    assert run_cli("--units", "20", "--train", "100", "--free", "10", "--out", str(out)) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_reads_a_csv_column(tmp_path, capsys):
+    t = np.arange(700)
+    csv = tmp_path / "s.csv"
+    rows = "\n".join(f"{i},{3 + 2 * np.sin(0.2 * i):.12f}" for i in t)
+    csv.write_text("t,load\n" + rows + "\n")
+    out = tmp_path / "s.png"
+    argv = ["--csv", str(csv), "--column", "load", "--units", "60", "--out", str(out)]
+    assert run_cli(*argv, "--input-scaling", "0.3", "--spectral-radius", "0.8") == 0
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    assert metrics["train"] == 560 and metrics["free"] == 140
+    assert metrics["free_run_nrmse"] < 1e-2  # a sine is easy to continue
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--column", "x"], "--column needs --csv"),
+        (["--out", "plot.jpg"], "--out must end in .png"),
+        (["--csv", "missing.csv", "--column", "x"], "does not exist"),
+        (["--train", "50", "--free", "10", "--washout", "49"], "--washout must be below"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("--units", "20", *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_csv_too_short(tmp_path, capsys):
+    csv = tmp_path / "short.csv"
+    csv.write_text("v\n1\n2\n3\n")
+    code = run_cli(
+        "--csv",
+        str(csv),
+        "--column",
+        "v",
+        "--train",
+        "3",
+        "--free",
+        "5",
+        "--out",
+        str(tmp_path / "x.png"),
+    )
+    assert code == 2
+    assert "need 8 values" in capsys.readouterr().err

@@ -50,6 +50,20 @@ def test_states_follow_the_update_formula(size, density, leak_rate):
     torch.testing.assert_close(esn.states(u), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("size, density", [(30, 0.2), (150, 0.05)])
+def test_float32_networks_run_in_float32(size, density):
+    esn64 = EchoStateNetwork(2, size, 1, leak_rate=0.5, density=density, seed=3)
+    esn32 = EchoStateNetwork(
+        2, size, 1, leak_rate=0.5, density=density, seed=3, dtype=torch.float32
+    )
+    u = series(60, 2)
+    x32 = esn32.states(u)
+    assert x32.dtype == torch.float32 and esn32.weight.dtype == torch.float32
+    torch.testing.assert_close(x32.double(), esn64.states(u), rtol=0, atol=1e-5)
+    esn32.fit(u, u[:, :1] ** 2)
+    assert esn32.predict(u).dtype == torch.float32
+
+
 def test_leak_rate_one_is_the_plain_update():
     esn = EchoStateNetwork(1, 20, 1, leak_rate=1.0, seed=1)
     u = series(30)

@@ -621,26 +621,28 @@ def _run_reservoir(
             x = z
         return drive
     d = drive[:, :, 0]  # (T, N), rows contiguous
+    n = d.shape[1]
     v = np.zeros_like(d[0]) if x0 is None else np.ascontiguousarray(x0[:, 0] / leak, dtype=d.dtype)
     axpy = scipy.linalg.blas.get_blas_funcs("axpy", (d,))
-    steps = d.shape[0]
+    tanh = np.tanh
+    # Positional arguments throughout: f2py's keyword parsing costs a third of a step.
     if scipy.sparse.issparse(w) and _csr_matvec is not None:
-        rows, cols = w.shape
         ptr, idx, val = w.indptr, w.indices, (w.data * leak).astype(d.dtype)
-        for t in range(steps):
-            z = d[t]
-            _csr_matvec(rows, cols, ptr, idx, val, v, z)  # z += (aW) v
-            np.tanh(z, out=z)
-            axpy(v, z, a=keep)
+        for z in d:
+            _csr_matvec(n, n, ptr, idx, val, v, z)  # z += (aW) v
+            tanh(z, z)
+            if keep:
+                axpy(v, z, n, keep)  # z += (1 - a) v
             v = z
     else:
         w_dense = w.toarray() if scipy.sparse.issparse(w) else w
         gemv = scipy.linalg.blas.get_blas_funcs("gemv", (d,))
         wf = np.asfortranarray(w_dense * leak, dtype=d.dtype)
-        for t in range(steps):
-            z = gemv(1.0, wf, v, 1.0, d[t], overwrite_y=1)  # d[t] += (aW) v, in place
-            np.tanh(z, out=z)
-            axpy(v, z, a=keep)
+        for z in d:
+            gemv(1.0, wf, v, 1.0, z, 0, 1, 0, 1, 0, 1)  # z += (aW) v, in place (overwrite_y)
+            tanh(z, z)
+            if keep:
+                axpy(v, z, n, keep)
             v = z
     if leak != 1.0:
         d *= leak
@@ -650,8 +652,11 @@ def _run_reservoir(
 def _apply(m: np.ndarray, a3: np.ndarray) -> np.ndarray:
     """``m @ a3[t]`` for every t as one matrix product: (R, C) x (T, C, B) -> (T, R, B)."""
     steps, cols, batch = a3.shape
+    m = m.astype(a3.dtype, copy=False)
+    if batch == 1:
+        return (a3[:, :, 0] @ m.T)[:, :, None]  # (T, R, 1), already contiguous
     flat = a3.transpose(1, 0, 2).reshape(cols, steps * batch)  # (C, T B)
-    out = (m.astype(a3.dtype, copy=False) @ flat).reshape(m.shape[0], steps, batch)
+    out = (m @ flat).reshape(m.shape[0], steps, batch)
     return np.ascontiguousarray(out.transpose(1, 0, 2))
 
 

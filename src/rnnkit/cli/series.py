@@ -283,7 +283,7 @@ def run_forecast(args: argparse.Namespace) -> int:
         train=vars(config),
         metrics=metrics,
     )
-    context_len = min(n_train, 3 * n_test)
+    context_len = min(n_train, n_test)
     shown = series[n_train - context_len :]
     pad = np.full(context_len, np.nan)
     plot_forecast(

@@ -68,7 +68,7 @@ def plot_forecast(
         ax.set_ylabel(ylabel)
         if title:
             ax.set_title(title)
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the data
         fig.tight_layout()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
         os.close(fd)

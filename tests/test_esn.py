@@ -270,6 +270,9 @@ def test_seed_config_and_state_dict_round_trip():
     a.fit(u, u[:, ::-1].copy())
     config = ESNConfig.from_json(a.config.to_json())
     assert config == a.config and json.loads(a.config.to_json())["leak_rate"] == 0.4
+    same = EchoStateNetwork.from_config(config)
+    torch.testing.assert_close(same.weight, a.weight, rtol=0, atol=0)
+    assert not same.is_fitted
     other = EchoStateNetwork(**{**vars(config), "seed": 99})
     other.load_state_dict(a.state_dict())
     torch.testing.assert_close(other.predict(u), a.predict(u), rtol=0, atol=0)

@@ -40,7 +40,15 @@ _SPARSE_MAX_DENSITY = 0.25
 
 @dataclass
 class ESNConfig:
-    """Every option of :class:`EchoStateNetwork`; ``to_json``/``from_json`` round-trip it."""
+    """Every option of :class:`EchoStateNetwork`; ``to_json``/``from_json`` round-trip it.
+
+    Example:
+        >>> config = ESNConfig(1, 100, 1, leak_rate=0.3, seed=0)
+        >>> ESNConfig.from_json(config.to_json()) == config
+        True
+        >>> EchoStateNetwork.from_config(config).reservoir_size
+        100
+    """
 
     input_size: int
     reservoir_size: int
@@ -225,6 +233,13 @@ class EchoStateNetwork(nn.Module):
         # The end of the last fit: reservoir state (N,) or (N, B) and last target, for generate().
         self._end: tuple[np.ndarray, np.ndarray, bool] | None = None
 
+    @classmethod
+    def from_config(
+        cls, config: ESNConfig, *, dtype: torch.dtype = torch.float64
+    ) -> EchoStateNetwork:
+        """The network of ``config`` (same seed: same reservoir); its readout is unfitted."""
+        return cls(**asdict(config), dtype=dtype)
+
     @property
     def input_size(self) -> int:
         return self.config.input_size
@@ -266,8 +281,10 @@ class EchoStateNetwork(nn.Module):
     def fit(self, u: object, y: object, washout: int = 0) -> EchoStateNetwork:
         """Drive the reservoir with ``u`` (and teacher ``y`` fed back) and fit ``W_out``.
 
-        The rows ``n < washout`` of every sequence are dropped (the initial transient of the
-        zero state). Returns ``self``.
+        The states are collected with the state noise ``noise`` (if any); the rows
+        ``n < washout`` of every sequence are dropped (the initial transient of the zero
+        state). The final state is kept, for ``predict(..., continue_fit=True)`` and
+        ``generate()`` without warmup. Returns ``self``.
 
         Shapes: u (T, I) or (B, T, I); y (T, O) or (B, T, O).
         """

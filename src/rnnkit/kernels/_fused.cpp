@@ -109,36 +109,114 @@ inline T dact(T y) {
   else return T(1);
 }
 
+// The hand-written product of small problems: out (B, C) [+]= A (B, R) @ M (R, C), all
+// row-major with leading dimensions. Blocks of RB rows x NV vectors of out stay in registers
+// across the reduction, in two interleaved partial sums so that the FMA latency is hidden.
+#ifdef __AVX512F__
+constexpr int kVecBytes = 64;
+#else
+constexpr int kVecBytes = 32;
+#endif
+typedef float vfloat __attribute__((vector_size(kVecBytes), aligned(4)));
+typedef double vdouble __attribute__((vector_size(kVecBytes), aligned(8)));
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { using type = vfloat; };
+template <> struct VecOf<double> { using type = vdouble; };
+
+template <typename T, int RB, int NV>
+inline int64_t small_gemm_blocks(T* out, int64_t ldo, const T* a, int64_t lda, const T* m,
+                                 int64_t ldm, int64_t R, int64_t n0, int64_t C, bool accumulate) {
+  using V = typename VecOf<T>::type;
+  constexpr int W = kVecBytes / sizeof(T);
+  for (; n0 + NV * W <= C; n0 += NV * W) {
+    V acc0[RB][NV], acc1[RB][NV];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) {
+        acc0[r][v] = accumulate ? *reinterpret_cast<const V*>(out + r * ldo + n0 + v * W) : V{};
+        acc1[r][v] = V{};
+      }
+    }
+    int64_t k = 0;
+    for (; k + 2 <= R; k += 2) {
+      const T* m0 = m + k * ldm + n0;
+      const T* m1 = m0 + ldm;
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) {
+        const V s0 = V{} + a[r * lda + k], s1 = V{} + a[r * lda + k + 1];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) {
+          acc0[r][v] += s0 * *reinterpret_cast<const V*>(m0 + v * W);
+          acc1[r][v] += s1 * *reinterpret_cast<const V*>(m1 + v * W);
+        }
+      }
+    }
+    if (k < R) {
+      const T* m0 = m + k * ldm + n0;
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) {
+        const V s0 = V{} + a[r * lda + k];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc0[r][v] += s0 * *reinterpret_cast<const V*>(m0 + v * W);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v)
+        *reinterpret_cast<V*>(out + r * ldo + n0 + v * W) = acc0[r][v] + acc1[r][v];
+    }
+  }
+  return n0;
+}
+
+template <typename T, int RB>
+void small_gemm_rows(T* out, int64_t ldo, const T* a, int64_t lda, const T* m, int64_t ldm,
+                     int64_t R, int64_t C, bool accumulate) {
+  constexpr int NV = 8 / RB;  // 2 partial sums x RB rows x NV vectors = 16 registers
+  int64_t n0 = small_gemm_blocks<T, RB, NV>(out, ldo, a, lda, m, ldm, R, 0, C, accumulate);
+  if constexpr (NV >= 2) {
+    n0 = small_gemm_blocks<T, RB, NV / 2>(out, ldo, a, lda, m, ldm, R, n0, C, accumulate);
+  }
+  if constexpr (NV >= 4) {
+    n0 = small_gemm_blocks<T, RB, NV / 4>(out, ldo, a, lda, m, ldm, R, n0, C, accumulate);
+  }
+  if constexpr (NV >= 8) {
+    n0 = small_gemm_blocks<T, RB, NV / 8>(out, ldo, a, lda, m, ldm, R, n0, C, accumulate);
+  }
+  if (n0 < C) {
+    for (int r = 0; r < RB; ++r) {
+      T* o = out + r * ldo;
+      if (!accumulate)
+        for (int64_t j = n0; j < C; ++j) o[j] = T(0);
+      for (int64_t k = 0; k < R; ++k) {
+        const T s = a[r * lda + k];
+        const T* mr = m + k * ldm;
+        for (int64_t j = n0; j < C; ++j) o[j] += s * mr[j];
+      }
+    }
+  }
+}
+
+template <typename T>
+void small_gemm(T* out, int64_t ldo, const T* a, int64_t lda, const T* m, int64_t ldm,
+                int64_t B, int64_t R, int64_t C, bool accumulate) {
+  int64_t b = 0;
+  for (; b + 4 <= B; b += 4)
+    small_gemm_rows<T, 4>(out + b * ldo, ldo, a + b * lda, lda, m, ldm, R, C, accumulate);
+  for (; b + 2 <= B; b += 2)
+    small_gemm_rows<T, 2>(out + b * ldo, ldo, a + b * lda, lda, m, ldm, R, C, accumulate);
+  for (; b < B; ++b)
+    small_gemm_rows<T, 1>(out + b * ldo, ldo, a + b * lda, lda, m, ldm, R, C, accumulate);
+}
+
 // out (B, N) [+]= A (B, K) @ W^T, with W (N, K) as a tensor and WT = W^T (K, N) as raw rows.
 template <typename T>
 void mm_nt(T* out, int64_t ldo, const T* a, int64_t lda, const Tensor& w, const T* wt,
            int64_t ldwt, int64_t B, int64_t K, int64_t N, bool accumulate) {
   if (B * K * N <= g_small_work) {
-    constexpr int64_t NB = 64;  // a block of outputs that stays in registers across k
-    for (int64_t b = 0; b < B; ++b) {
-      T* o = out + b * ldo;
-      const T* ab = a + b * lda;
-      int64_t n0 = 0;
-      for (; n0 + NB <= N; n0 += NB) {
-        T acc[NB];
-        for (int64_t j = 0; j < NB; ++j) acc[j] = accumulate ? o[n0 + j] : T(0);
-        for (int64_t k = 0; k < K; ++k) {
-          const T s = ab[k];
-          const T* wr = wt + k * ldwt + n0;
-          for (int64_t j = 0; j < NB; ++j) acc[j] += s * wr[j];
-        }
-        for (int64_t j = 0; j < NB; ++j) o[n0 + j] = acc[j];
-      }
-      if (n0 < N) {
-        if (!accumulate)
-          for (int64_t j = n0; j < N; ++j) o[j] = T(0);
-        for (int64_t k = 0; k < K; ++k) {
-          const T s = ab[k];
-          const T* wr = wt + k * ldwt;
-          for (int64_t j = n0; j < N; ++j) o[j] += s * wr[j];
-        }
-      }
-    }
+    small_gemm<T>(out, ldo, a, lda, wt, ldwt, B, K, N, accumulate);
     return;
   }
   auto opts = w.options();
@@ -153,20 +231,7 @@ template <typename T>
 void mm_nn(T* out, int64_t ldo, const T* d, int64_t ldd, const Tensor& w, int64_t B, int64_t N,
            int64_t K, bool accumulate) {
   if (B * K * N <= g_small_work) {
-    const T* wp = w.data_ptr<T>();
-    const int64_t ldw = w.stride(0);
-    for (int64_t b = 0; b < B; ++b) {
-      T* o = out + b * ldo;
-      const T* db = d + b * ldd;
-      if (!accumulate)
-        for (int64_t k = 0; k < K; ++k) o[k] = T(0);
-      for (int64_t n = 0; n < N; ++n) {
-        const T s = db[n];
-        if (s == T(0)) continue;  // ended sequences have all-zero gate gradients
-        const T* wr = wp + n * ldw;
-        for (int64_t k = 0; k < K; ++k) o[k] += s * wr[k];
-      }
-    }
+    small_gemm<T>(out, ldo, d, ldd, w.data_ptr<T>(), w.stride(0), B, N, K, accumulate);
     return;
   }
   auto opts = w.options();
@@ -233,6 +298,7 @@ void lstm_forward_loop(Tensor& gates, Tensor& hs, Tensor& cs, Tensor& tc, Tensor
       T* gb = g + b * G;
       const T* cb = c + b * H;
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           T ai = gb[j], af = gb[H + j];
           if constexpr (PEEP) {
@@ -332,6 +398,7 @@ void lstm_backward_loop(Tensor& dg, Tensor& dh, Tensor& dc, const Tensor& gy, co
         const T* cb = c + b * H;
         const T* cnb = cn + b * H;
         const T* tcb = tcn + b * H;
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T i = ab[j], f = ab[H + j], gg = ab[2 * H + j], o = ab[3 * H + j];
           const T dht = dhb[j] + gyb[j];
@@ -428,6 +495,7 @@ void gru_after_forward_loop(Tensor& gi, Tensor& hs, Tensor& ghn, Tensor& ys, con
       const T* ghb = ghp + b * G;
       const T* hb = h + b * H;
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T r = sigmoid_(gb[j] + ghb[j] + bh[j]);
           const T z = sigmoid_(gb[H + j] + ghb[H + j] + bh[H + j]);
@@ -477,6 +545,7 @@ void gru_before_forward_loop(Tensor& gi, Tensor& hs, Tensor& rh, Tensor& ys, con
       const T* hb = h + b * H;
       T* rhb = rht + b * H;
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T r = sigmoid_(gb[j] + ghb[j] + bh[j]);
           const T z = sigmoid_(gb[H + j] + ghb[H + j] + bh[H + j]);
@@ -496,6 +565,7 @@ void gru_before_forward_loop(Tensor& gi, Tensor& hs, Tensor& rh, Tensor& ys, con
       const T* ghb = ghp + b * G;
       const T* hb = h + b * H;
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T z = gb[H + j];
           const T n = tanh_(gb[2 * H + j] + ghb[2 * H + j] + bh[2 * H + j]);
@@ -562,6 +632,7 @@ void gru_after_backward_loop(Tensor& dgi, Tensor& dgh, Tensor& dh, const Tensor&
         const T* ab = ap + (t * B + b) * G;
         const T* hb = hp + (t * B + b) * H;
         const T* sb = np_ + (t * B + b) * H;
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T r = ab[j], z = ab[H + j], n = ab[2 * H + j];
           const T dht = dhb[j] + gyb[j];
@@ -607,6 +678,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
       if (t < len[b]) {
         const T* ab = ap + (t * B + b) * G;
         const T* hb = hp + (t * B + b) * H;
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T z = ab[H + j], n = ab[2 * H + j];
           const T dht = dhb[j] + gyb[j];
@@ -626,6 +698,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
       if (t < len[b]) {
         const T* ab = ap + (t * B + b) * G;
         const T* hb = hp + (t * B + b) * H;
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T r = ab[j];
           db[j] = drb[j] * hb[j] * r * (T(1) - r);
@@ -688,6 +761,7 @@ void elman_forward_loop(Tensor& pre, Tensor& hs, Tensor& ys, const Tensor& w_hh,
     T* y = yp + t * B * H;
     for (int64_t b = 0; b < B; ++b) {
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           const T v = act<F>(p[b * H + j]);
           hn[b * H + j] = v;
@@ -743,6 +817,7 @@ void elman_backward_loop(Tensor& dp, Tensor& dh, const Tensor& gy, const Tensor&
       const T* gyb = gyp + (t * B + b) * H;
       if (t < len[b]) {
         const T* hn = hp + ((t + 1) * B + b) * H;
+#pragma GCC ivdep
         for (int64_t j = 0; j < H; ++j) {
           db[j] = (dhb[j] + gyb[j]) * dact<F>(hn[j]);
           dhb[j] = T(0);
@@ -810,6 +885,7 @@ void jordan_forward_loop(Tensor& hid, Tensor& ss, Tensor& ys, const Tensor& w_yh
     T* y = yp + t * B * O;
     for (int64_t b = 0; b < B; ++b) {
       if (t < len[b]) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < O; ++j) {
           const T v = act<GA>(yq[b * O + j] + bo[j]);
           sn[b * O + j] = v;
@@ -892,6 +968,7 @@ void jordan_backward_loop(Tensor& dyp, Tensor& dhp, Tensor& dy, const Tensor& gy
       const T* gyb = gyp + (t * B + b) * O;
       if (t < len[b]) {
         const T* sn = sp + ((t + 1) * B + b) * O;
+#pragma GCC ivdep
         for (int64_t j = 0; j < O; ++j) {
           db[j] = (dyb[j] + gyb[j]) * dact<GA>(sn[j]);
           dyb[j] = T(0);

@@ -292,3 +292,31 @@ def test_float32_activations_are_accurate_at_extremes(activation, fn):
     # relative accuracy of sigmoid even where it underflows towards 0; tanh in absolute terms
     rtol, atol = (2e-6, 1e-30) if activation == "sigmoid" else (0.0, 2e-7)
     torch.testing.assert_close(ys.flatten(), fn(x.flatten()), rtol=rtol, atol=atol)
+
+
+def test_rnnkit_bench_quick_run_and_bad_input(capsys, tmp_path):
+    from rnnkit.cli import main
+
+    out_json = tmp_path / "rows.json"
+    argv = ["bench", "--shapes", "2x5x3x4", "--cells", "gru,jordan", "--impls", "fused,torch"]
+    assert main([*argv, "--repeats", "1", "--modes", "train", "--json", str(out_json)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.strip().startswith("2x5x3x4")]
+    assert [(r[1], r[3]) for r in rows] == [
+        ("gru", "fused"), ("gru", "torch"), ("jordan", "fused"), ("jordan", "torch")
+    ]  # fmt: skip
+    assert rows[1][6] == "1.00x"  # torch against itself
+    assert out_json.exists()
+    assert main([*argv, "--json", str(out_json)]) == 2  # never overwrites
+    assert main(["bench", "--shapes", "2x5x3"]) == 2
+    assert main(["bench", "--cells", "lstm,hopfield"]) == 2
+    err = capsys.readouterr().err
+    assert "--shapes must be BxTxIxH" in err and "--cells must be" in err and "exists" in err
+
+
+def test_flop_counts_follow_deepbench():
+    from rnnkit.kernels import bench
+
+    assert bench.flops("lstm", (2, 3, 5, 7)) == 2 * 4 * 7 * (5 + 7) * 2 * 3
+    assert bench.flops("gru_before", (1, 1, 4, 4)) == 2 * 3 * 4 * 8
+    assert bench.flops("jordan", (1, 2, 3, 4)) == 2 * (4 * 3 + 2 * 4 * 4) * 2

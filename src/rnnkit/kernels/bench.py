@@ -88,8 +88,9 @@ def flops(cell: str, shape: Shape) -> float:
     return 2.0 * CELLS[cell][2] * hidden * (n_in + hidden) * batch * steps
 
 
-def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """The measured float32 matrix-product rate (best of ``repeats``), GFLOP/s."""
+def sgemm_gflops(n: int = 1024, repeats: int = 20) -> float:
+    """The measured float32 matrix-product rate (best of ``repeats``: the machine's rate, not
+    its noise), GFLOP/s."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))

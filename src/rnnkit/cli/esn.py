@@ -120,7 +120,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="(default: 1e-14 for the noise-free Mackey-Glass, 1e-8 for a CSV column; raise it "
         "if the free run blows up)",
     )
-    net.add_argument("--seed", type=int, default=0, metavar="S", help="(default: 0)")
+    net.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the reservoir and of the Mackey-Glass history (default: 0)",
+    )
     parser.add_argument(
         "--out",
         default="esn.png",
@@ -248,5 +254,11 @@ def run_esn(args: argparse.Namespace) -> int:
     if horizon:
         print(f"free-run NRMSE at step {horizon}: {metrics[f'nrmse_step_{horizon}']:.3g}")
     print(f"free-run NRMSE over {free} steps: {metrics['free_run_nrmse']:.3g}")
+    if not metrics["free_run_nrmse"] < 1.0:
+        print(
+            "the free run diverged (NRMSE above 1): raise --ridge (e.g. 1e-8) or lower "
+            "--spectral-radius",
+            file=sys.stderr,
+        )
     print(f"plot: {png}  numbers: {numbers}")
     return 0

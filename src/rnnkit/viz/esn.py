@@ -27,8 +27,9 @@ def plot_esn_prediction(
     r"""Save two panels: the series and the prediction on top, :math:`|y - \hat y|` (log) below.
 
     The top panel draws ``context`` (the end of the training data, grey) before ``start`` and
-    then ``truth`` and ``prediction`` from ``start``; the bottom one the absolute error on a log
-    scale, where the exponential growth of a chaotic free run is a straight line.
+    then ``truth`` and ``prediction`` from ``start`` (a prediction that leaves the data's range
+    by more than half of it is clipped to the view); the bottom one the absolute error on a
+    log scale, where the exponential growth of a chaotic free run is a straight line.
 
     Args:
         path: the PNG to write; written to a temporary name and renamed, so a file is replaced
@@ -72,6 +73,15 @@ def plot_esn_prediction(
         top.plot(steps, truth, color="black", linewidth=1.2, label="truth")
         top.plot(steps, prediction, color="tab:red", linewidth=1.0, linestyle="--", label="ESN")
         top.axvline(start - 0.5, color="grey", linewidth=0.8, linestyle=":")
+        # A diverged free run would squash the truth to a line: keep the axis on the data.
+        shown = truth if context is None else np.concatenate([context, truth])
+        lo, hi = float(shown.min()), float(shown.max())
+        pad = 0.5 * (hi - lo) or 1.0
+        finite = prediction[np.isfinite(prediction)]
+        if finite.size < prediction.size or (
+            finite.size and (finite.min() < lo - pad or finite.max() > hi + pad)
+        ):
+            top.set_ylim(lo - pad, hi + pad)
         top.set_ylabel("value")
         top.legend(loc="upper right")
         if title:

@@ -251,3 +251,13 @@ def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
     a, b = load_file(straight / "model.safetensors"), load_file(killed / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not list(killed.glob(".*.tmp"))
+
+
+def test_threads_default_to_one_on_a_busy_machine(monkeypatch):
+    from rnnkit.cli import text
+
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.5, 0.0, 0.0))
+    assert text._auto_threads(4) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))
+    assert text._auto_threads(4) == 4

@@ -64,6 +64,20 @@ def test_float32_networks_run_in_float32(size, density):
     assert esn32.predict(u).dtype == torch.float32
 
 
+@pytest.mark.parametrize("size, density", [(30, 0.2), (150, 0.05)])
+def test_without_scipy_the_numpy_path_gives_the_same_network(monkeypatch, size, density):
+    import rnnkit.classic.esn as esn_module
+
+    u = series(120, 2)
+    y = u[:, :1] * u[:, 1:]
+    fast = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2).fit(u, y, 10)
+    monkeypatch.setattr(esn_module, "_scipy", None)
+    slow = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2)
+    torch.testing.assert_close(slow.states(u), fast.states(u), rtol=0, atol=1e-13)
+    slow.fit(u, y, 10)
+    torch.testing.assert_close(slow.predict(u), fast.predict(u), rtol=0, atol=1e-8)
+
+
 def test_leak_rate_one_is_the_plain_update():
     esn = EchoStateNetwork(1, 20, 1, leak_rate=1.0, seed=1)
     u = series(30)

@@ -19,15 +19,21 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.blas
-import scipy.sparse
-import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
 
+# SciPy makes the loop fast (sparse W, in-place BLAS) and the ridge solve cheap; without it
+# (it is not a dependency of rnnkit) everything still works in plain NumPy, more slowly.
+try:
+    import scipy.linalg
+    import scipy.linalg.blas
+    import scipy.sparse
+
+    _scipy = scipy
+except ImportError:  # pragma: no cover - scipy comes with the dev and digits extras
+    _scipy = None
 try:  # y += A x in place, the kernel behind csr_array @ x; private, so optional
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
 except ImportError:  # pragma: no cover
@@ -405,11 +411,16 @@ class EchoStateNetwork(nn.Module):
     def _np(self, t: Tensor) -> np.ndarray:
         return t.detach().cpu().numpy()
 
-    def _w(self) -> np.ndarray | scipy.sparse.csr_array:
+    def _w(self) -> np.ndarray:
+        """W as an array, or as a CSR matrix when that is faster (and SciPy is there)."""
         w = self._np(self.weight)
         n = w.shape[0]
-        if n >= _SPARSE_MIN_SIZE and np.count_nonzero(w) <= _SPARSE_MAX_DENSITY * n * n:
-            return scipy.sparse.csr_array(w)
+        if (
+            _scipy is not None
+            and n >= _SPARSE_MIN_SIZE
+            and np.count_nonzero(w) <= _SPARSE_MAX_DENSITY * n * n
+        ):
+            return _scipy.sparse.csr_array(w)
         return w
 
     def _w_in(self) -> np.ndarray:
@@ -597,10 +608,12 @@ def ridge_regression(
     gram = pen_c.T @ pen_c  # (F - k, F - k)
     gram[np.diag_indices_from(gram)] += ridge
     try:
+        if _scipy is None:
+            raise np.linalg.LinAlgError("no scipy: no cheap conditioning check, use the SVD")
         with warnings.catch_warnings():
-            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-            weights = scipy.linalg.solve(gram, pen_c.T @ y_c, assume_a="pos")  # (F - k, O)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+            warnings.simplefilter("error", _scipy.linalg.LinAlgWarning)
+            weights = _scipy.linalg.solve(gram, pen_c.T @ y_c, assume_a="pos")  # (F - k, O)
+    except (np.linalg.LinAlgError, Warning):  # scipy's LinAlgWarning is a RuntimeWarning
         # A ridge near or below the Gram matrix's rounding (rcond < eps): the normal equations
         # lose the digits that free-running generation needs; the SVD form s / (s² + β) keeps
         # them, at a few times the cost.
@@ -613,7 +626,7 @@ def ridge_regression(
 
 
 def _run_reservoir(
-    w: np.ndarray | scipy.sparse.csr_array,
+    w: np.ndarray,
     drive: np.ndarray,
     leak: float,
     x0: np.ndarray | None = None,
@@ -626,7 +639,7 @@ def _run_reservoir(
     NumPy call costs about a microsecond, more than a 100-unit matvec.
     """
     keep = 1.0 - leak
-    if drive.shape[2] > 1:
+    if drive.shape[2] > 1 or _scipy is None:
         x = np.zeros_like(drive[0]) if x0 is None else x0.astype(drive.dtype)  # (N, B)
         for t in range(drive.shape[0]):
             z = drive[t]
@@ -640,10 +653,10 @@ def _run_reservoir(
     d = drive[:, :, 0]  # (T, N), rows contiguous
     n = d.shape[1]
     v = np.zeros_like(d[0]) if x0 is None else np.ascontiguousarray(x0[:, 0] / leak, dtype=d.dtype)
-    axpy = scipy.linalg.blas.get_blas_funcs("axpy", (d,))
+    axpy = _scipy.linalg.blas.get_blas_funcs("axpy", (d,))
     tanh = np.tanh
     # Positional arguments throughout: f2py's keyword parsing costs a third of a step.
-    if scipy.sparse.issparse(w) and _csr_matvec is not None:
+    if _scipy.sparse.issparse(w) and _csr_matvec is not None:
         ptr, idx, val = w.indptr, w.indices, (w.data * leak).astype(d.dtype)
         for z in d:
             _csr_matvec(n, n, ptr, idx, val, v, z)  # z += (aW) v
@@ -652,8 +665,8 @@ def _run_reservoir(
                 axpy(v, z, n, keep)  # z += (1 - a) v
             v = z
     else:
-        w_dense = w.toarray() if scipy.sparse.issparse(w) else w
-        gemv = scipy.linalg.blas.get_blas_funcs("gemv", (d,))
+        w_dense = w.toarray() if _scipy.sparse.issparse(w) else w
+        gemv = _scipy.linalg.blas.get_blas_funcs("gemv", (d,))
         wf = np.asfortranarray(w_dense * leak, dtype=d.dtype)
         for z in d:
             gemv(1.0, wf, v, 1.0, z, 0, 1, 0, 1, 0, 1)  # z += (aW) v, in place (overwrite_y)

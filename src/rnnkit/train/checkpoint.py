@@ -56,7 +56,18 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file is flushed to disk before the rename, so after a crash ``path`` holds either the
+    old or the new bytes.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+        >>> atomic_write_bytes(path, b"new")
+        >>> path.read_bytes(), [p.name for p in path.parent.iterdir()]
+        (b'new', ['a.bin'])
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -111,7 +122,21 @@ def weights_dict(module: nn.Module) -> dict[str, Tensor]:
 
 
 def save_weights(module: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Save the module's weights as safetensors (atomically), tied tensors once."""
+    """Save the module's weights as safetensors (atomically), tied tensors once.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
+        >>> a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+        >>> save_weights(a, path, {"step": 7})
+        >>> load_weights(b, path)
+        >>> bool(torch.equal(a.weight, b.weight))
+        True
+        >>> load_weights(nn.Linear(4, 2), path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnkit.train.checkpoint.CheckpointError: weights ... must be (2, 4) torch.float32, ...
+    """
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     atomic_write_bytes(path, st_save(weights_dict(module), metadata=meta))
 
@@ -281,7 +306,17 @@ def load_checkpoint(
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a metrics.jsonl file; a torn last line (a killed writer) is skipped."""
+    """The records of a metrics.jsonl file; a torn last line (a killed writer) is skipped.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.jsonl"
+        >>> append_metrics(path, {"step": 1, "train_bits_per_char": 3.5})
+        >>> with open(path, "a") as f:
+        ...     _ = f.write('{"step": 2, "tra')
+        >>> read_metrics(path)
+        [{'step': 1, 'train_bits_per_char': 3.5}]
+    """
     path = Path(path)
     if not path.exists():
         return []

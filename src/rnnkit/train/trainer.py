@@ -439,7 +439,16 @@ class Trainer:
 def prepare_corpus(
     corpus: Corpus, vocabulary: Vocabulary, config: TrainConfig
 ) -> tuple[Tensor, Tensor]:
-    """Encode ``corpus`` and split it into training and held-out indices, checked for size."""
+    """Encode ``corpus`` and split it into training and held-out indices, checked for size.
+
+    Example:
+        >>> from rnnkit.data.text import read_text
+        >>> corpus = read_text(None)
+        >>> vocab = Vocabulary.from_text(corpus.text)
+        >>> train, val = prepare_corpus(corpus, vocab, TrainConfig())
+        >>> len(vocab), round(len(val) / (len(train) + len(val)), 2)
+        (103, 0.1)
+    """
     ids = vocabulary.encode(corpus.text)
     train, val = split_ids(ids, config.val_fraction)
     needed = config.batch_size * config.seq_len + config.seq_len

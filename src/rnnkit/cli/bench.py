@@ -2,10 +2,11 @@
 
 Runs the benchmark of :mod:`rnnkit.kernels.bench` (the same code as
 ``benchmarks/bench_cells.py``): for each shape B x T x I x H and cell, training steps (forward
-and backward) and forward passes, the implementations interleaved in one process, medians
-printed with the ratio to the torch.nn module of equal hidden size and the GFLOP/s against a
-measured sgemm rate. The full run takes tens of minutes; ``--shapes``, ``--cells``, ``--impls``
-and ``--repeats`` make a quick one, e.g. ``rnnkit bench --shapes 1x1000x64x64 --cells lstm``.
+and backward) and forward passes, the implementations interleaved in one process; the best and
+the median time printed with the ratio to the torch.nn module of equal hidden size and the
+GFLOP/s against a measured sgemm rate. The full run takes tens of minutes; ``--shapes``,
+``--cells``, ``--impls`` and ``--repeats`` make a quick one, e.g.
+``rnnkit bench --shapes 1x1000x64x64 --cells lstm``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated: train (forward+backward), forward (default: both)",
     )
     parser.add_argument(
-        "--repeats", type=positive_int, default=5, help="timed runs per implementation (median)"
+        "--repeats", type=positive_int, default=5, help="timed runs per implementation"
     )
     parser.add_argument(
         "--threads", type=positive_int, default=None, help="torch threads (default: torch's)"
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"measured sgemm (1024^3 float32): {sgemm:.1f} GFLOP/s; "
-        f"medians of {args.repeats} interleaved runs; ratio = time / torch.nn time",
+        f"best and median of {args.repeats} interleaved runs; ratio = best / best of torch.nn",
         flush=True,
     )
     print(bench.HEADER, flush=True)

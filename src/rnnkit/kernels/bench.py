@@ -3,7 +3,8 @@ loop and ``torch.nn`` — side by side in one process, interleaved.
 
 One implementation serves ``rnnkit bench`` and ``benchmarks/bench_cells.py``. For each shape
 (B, T, I, H) and cell it times, alternating between implementations on every repeat (so that
-machine noise hits all of them alike) and reporting the median:
+machine noise hits all of them alike) and reporting the best run (on a shared machine the
+least disturbed one; the median is printed too):
 
 * ``train``: forward, ``ys.sum()`` and backward (gradients of the input and every parameter);
 * ``forward``: forward only, under ``torch.no_grad()``.
@@ -65,13 +66,15 @@ MODES = ("train", "forward")
 
 @dataclass
 class Row:
-    """One timing: milliseconds per call (median), its ratio to torch.nn and GFLOP/s."""
+    """One timing: milliseconds per call (best and median), the best's ratio to the best of
+    torch.nn, and GFLOP/s of the best."""
 
     shape: Shape
     cell: str
     impl: str
     mode: str
     ms: float
+    median_ms: float
     ratio: float | None
     gflops: float
     sgemm_fraction: float
@@ -208,16 +211,18 @@ def run(
             runners = _runners(cell_name, shape, impls)
             x = torch.randn(*shape[:3])  # (B, T, I)
             for m in modes:
-                times = _interleaved(runners, x, m, repeats)
-                base = times.get("torch")
+                samples = _interleaved(runners, x, m, repeats)
+                base = min(samples["torch"]) if "torch" in samples else None
                 work = flops(cell_name, shape) * (3.0 if m == "train" else 1.0)
-                for impl, seconds in times.items():
+                for impl, times in samples.items():
+                    seconds = min(times)
                     row = Row(
                         shape=shape,
                         cell=cell_name,
                         impl=impl,
                         mode=m,
                         ms=seconds * 1e3,
+                        median_ms=statistics.median(times) * 1e3,
                         ratio=None if base is None else seconds / base,
                         gflops=work / seconds / 1e9,
                         sgemm_fraction=work / seconds / 1e9 / sgemm,
@@ -228,7 +233,9 @@ def run(
     return rows
 
 
-def _interleaved(runners: dict[str, Callable], x: Tensor, m: str, repeats: int) -> dict:
+def _interleaved(
+    runners: dict[str, Callable], x: Tensor, m: str, repeats: int
+) -> dict[str, list[float]]:
     xs = x.detach().requires_grad_(m == "train")
 
     def once(fn: Callable) -> float:
@@ -247,7 +254,7 @@ def _interleaved(runners: dict[str, Callable], x: Tensor, m: str, repeats: int) 
     for _ in range(repeats):
         for name, fn in runners.items():
             samples[name].append(once(fn))
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def format_row(row: Row) -> str:
@@ -256,13 +263,14 @@ def format_row(row: Row) -> str:
     shape = "x".join(str(d) for d in row.shape)
     return (
         f"{shape:>16} {row.cell:>14} {row.mode:>7} {row.impl:>9} {row.ms:10.2f} ms "
-        f"{ratio}x {row.gflops:8.2f} GFLOP/s {100 * row.sgemm_fraction:5.1f}% sgemm"
+        f"{row.median_ms:10.2f} ms {ratio}x {row.gflops:8.2f} GFLOP/s "
+        f"{100 * row.sgemm_fraction:5.1f}% sgemm"
     )
 
 
 HEADER = (
-    f"{'B x T x I x H':>16} {'cell':>14} {'mode':>7} {'impl':>9} {'median':>13} "
-    f"{'vs torch':>7} {'rate':>16} {'of sgemm':>11}"
+    f"{'B x T x I x H':>16} {'cell':>14} {'mode':>7} {'impl':>9} {'best':>13} {'median':>13} "
+    f"{'vs torch':>7} {'rate (best)':>16} {'of sgemm':>11}"
 )
 
 __all__ = ["CELLS", "HEADER", "IMPLS", "MODES", "SHAPES", "Row", "flops", "format_row", "run",

@@ -8,6 +8,11 @@ rnnkit.train.supervised.fit (AdamW, gradient-norm clipping) and prints the held-
 
     python benchmarks/bench_tasks.py adding --length 200 --minutes 20
     python benchmarks/bench_tasks.py copy --length 100 --cell gru --hidden 128 --minutes 25
+
+With ``--checkpoint FILE`` a run saves the model, the optimizer, the batch generator, its step
+count and its training time to FILE when it stops, and a later run with the same FILE and
+options continues from there, so a long run can be split into segments of a few minutes each.
+Steps and seconds are printed cumulatively.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -52,6 +58,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: small matrices)")
+    parser.add_argument("--checkpoint", metavar="FILE", help="resume from FILE and save to it")
     args = parser.parse_args()
 
     adding = args.task == "adding"
@@ -92,12 +99,24 @@ def main() -> None:
     def evaluate(model) -> float:
         return float(loss_fn(model, x_val, y_val))
 
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
+    done_steps, done_seconds, segments = 0, 0.0, 0
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        saved = torch.load(args.checkpoint, weights_only=True)
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        gen.set_state(saved["generator"])
+        done_steps, done_seconds = int(saved["steps"]), float(saved["seconds"])
+        segments = int(saved["segments"])
+        print(f"resumed {args.checkpoint}: {done_steps} steps, {done_seconds:.1f} s", flush=True)
     start = time.monotonic()
 
     def report(step: int, loss: float, value: float | None) -> None:
         if value is not None:
+            step += done_steps
             print(
-                f"step {step:6d}  {time.monotonic() - start:7.1f} s  train {loss:.5f}  "
+                f"step {step:6d}  {done_seconds + time.monotonic() - start:7.1f} s  "
+                f"train {loss:.5f}  "
                 f"held-out {value:.5f}  ({100 * value / baseline:.2f}% of baseline)",
                 flush=True,
             )
@@ -116,9 +135,25 @@ def main() -> None:
         max_seconds=60.0 * args.minutes,
         target=target,
     )
-    result = fit(net, batches, loss_fn, config, evaluate=evaluate, callback=report)
+    result = fit(
+        net, batches, loss_fn, config, evaluate=evaluate, callback=report, optimizer=optimizer
+    )
+    if args.checkpoint:
+        tmp = args.checkpoint + ".tmp"
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": gen.get_state(),
+                "steps": done_steps + result.steps,
+                "seconds": done_seconds + result.seconds,
+                "segments": segments + 1,
+            },
+            tmp,
+        )
+        os.replace(tmp, args.checkpoint)
     final = result.final_eval
-    first_below = next((s for s, v in result.evals if v < 0.5 * baseline), None)
+    first_below = next((s + done_steps for s, v in result.evals if v < 0.5 * baseline), None)
     summary = {
         "task": args.task,
         "length": T,
@@ -127,15 +162,16 @@ def main() -> None:
         "init": args.init,
         "lr": args.lr,
         "batch": batch,
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
+        "steps": done_steps + result.steps,
+        "seconds": round(done_seconds + result.seconds, 1),
+        "segments": segments + 1,
         "held_out": final,
         "baseline": baseline,
         "percent_of_baseline": 100 * final / baseline,
         "target": target,
         "reached_target": result.reached_target,
         "first_step_below_half_baseline": first_below,
-        "ms_per_step": round(1000 * result.seconds / max(result.steps, 1), 1),
+        "ms_per_step_this_segment": round(1000 * result.seconds / max(result.steps, 1), 1),
     }
     if not adding:
         with torch.no_grad():

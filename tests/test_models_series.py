@@ -282,3 +282,17 @@ def test_fit_config_errors():
 def test_models_are_exported():
     assert rnnkit.models.Forecaster is Forecaster
     assert rnnkit.models.SequenceClassifier is SequenceClassifier
+
+
+def test_fit_continues_with_a_given_optimizer():
+    # An SGD step of lr 0.5 on mse(w x, y) with x = 1, y = 0: w <- w - 0.5 * 2 w = 0.
+    model = torch.nn.Linear(1, 1, bias=False)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.5)
+    fit(
+        model,
+        lambda s: (torch.ones(1, 1), torch.zeros(1, 1)),
+        lambda m, x, y: torch.nn.functional.mse_loss(m(x), y),
+        FitConfig(steps=1, clip_norm=None),
+        optimizer=sgd,
+    )
+    assert model.weight.item() == 0.0

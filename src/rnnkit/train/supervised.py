@@ -111,6 +111,7 @@ def fit(
     *,
     evaluate: Callable[[nn.Module], float] | None = None,
     callback: Callable[[int, float, float | None], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> FitResult:
     """Train ``model`` with AdamW on freshly drawn batches.
 
@@ -123,6 +124,8 @@ def fit(
             ``config.eval_every`` steps and after the last one (e.g. a held-out loss).
         callback: ``(step, train_loss, eval_or_None)`` after every step (1-based step), for
             progress bars and logs.
+        optimizer: an optimizer over ``model``'s parameters to continue with (e.g. one whose
+            state was loaded to resume a run); None makes a fresh AdamW from ``config``.
 
     Returns:
         a :class:`FitResult`.
@@ -136,7 +139,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model must have trainable parameters, got none")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     result = FitResult()
     start = time.monotonic()
 

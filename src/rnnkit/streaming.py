@@ -65,6 +65,7 @@ class Stream:
 
     def reset(self, state: State | None = None) -> None:
         """Forget the past: the next step starts from ``state`` (None: zeros)."""
+        self._checked_batch: int | None = None
         if state is None:
             self._states = None
             return
@@ -104,15 +105,18 @@ class Stream:
             states = tuple(
                 layer.cell.init_state(B, device=x.device, dtype=x.dtype) for layer in self.layers
             )
-        else:
+        elif self._checked_batch != B:  # a given state, or a new batch size: check it once
             states = tuple(
                 layer.cell.check_state(s, B) for layer, s in zip(self.layers, self._states)
             )
+        else:
+            states = self._states
         new_states = []
         for stepper, s in zip(self._steppers, states):
             x, s = stepper(x, s)
             new_states.append(s)
         self._states = tuple(new_states)
+        self._checked_batch = B
         if self.readout is not None:
             x = self.readout(x)
         return x[0] if single else x

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from .._state import State
 from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell
-from ._dispatch import extension_for
+from . import _dispatch
 from ._functions import ACTIVATION_CODES
 
 
@@ -22,6 +22,8 @@ class CellStepper:
         self.cell = cell
         self._key: tuple | None = None
         self._wt: tuple[Tensor, ...] = ()
+        self._route: tuple | None = None  # (mode, dtype, device) -> extension or None
+        self._ext = None
 
     def _transposed(self, *weights: Tensor) -> tuple[Tensor, ...]:
         key = tuple((w.data_ptr(), w._version) for w in weights)
@@ -31,7 +33,11 @@ class CellStepper:
         return self._wt
 
     def __call__(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        ext = extension_for(self.cell, x)
+        route = (_dispatch.get_mode(), x.dtype, x.device)
+        if route != self._route:  # decide once per mode and input kind, not every step
+            self._ext = _dispatch.extension_for(self.cell, x)
+            self._route = route
+        ext = self._ext
         if ext is None:
             return self.cell.step(x, state)
         cell, x3 = self.cell, x.unsqueeze(1)  # (B, 1, I)

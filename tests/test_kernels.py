@@ -72,20 +72,23 @@ def test_every_kernel_matches_the_reference_loop(variant, dtype):
         assert_same(layer, x, random_state(cell, 4), lengths, tol=TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_zero_initial_state_and_large_batch_gemm_path(variant):
-    """state=None, and sizes above the small-product threshold (the at::addmm path)."""
-    cell = build(variant, 6, 24, F64)
-    x = torch.randn(20, 5, 6, dtype=F64, requires_grad=True)
+def test_zero_initial_state_and_large_batch_gemm_path(variant, dtype):
+    """state=None, and sizes above the small-product threshold: the BLAS path (oneDNN for
+    float32, MKL for float64) against the hand-written loop's."""
+    cell = build(variant, 6, 24, dtype)
+    x = torch.randn(20, 5, 6, dtype=dtype, requires_grad=True)
     lengths = torch.randint(1, 6, (20,))
     ext = _ext.load()
     old = ext.get_small_work()
     try:
         for small in (0, 1 << 30):  # every product by BLAS, then every product by the loop
             ext.set_small_work(small)
-            assert_same(Recurrent(cell), x, None, lengths, tol=1e-10)
+            assert_same(Recurrent(cell), x, None, lengths, tol=TOL[dtype])
     finally:
         ext.set_small_work(old)
+    assert ext.get_onednn()  # oneDNN took the float32 products without falling back
 
 
 @settings(

@@ -16,6 +16,7 @@
 // Recurrent products of small batches (the streaming and batch-1 regime) use a hand-written loop:
 // there the fixed cost of an at::addmm call is larger than the arithmetic.
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/ParallelGuard.h>
 #include <torch/extension.h>
 
@@ -64,6 +65,35 @@ class SerialScope {
 };
 
 bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_small_work; }
+
+// a (M, K) @ w (N, K)^T [+ bias]. float32 goes through oneDNN's matmul (the kernel behind
+// torch.nn.LSTM on the CPU, about twice MKL's float32 rate on AMD CPUs, where MKL stays on
+// AVX2), through the dispatcher so that nothing but torch is linked; float64, or a torch
+// without oneDNN, uses at::mm (MKL).
+bool g_onednn = true;
+
+Tensor linear(const Tensor& a, const Tensor& w, const Tensor& bias) {
+  static const std::optional<c10::OperatorHandle> onednn =
+      c10::Dispatcher::singleton().findOp({"mkldnn::_linear_pointwise", ""});
+  // Small problems run serially (SerialScope); oneDNN would start its threads regardless.
+  if (onednn && g_onednn && a.scalar_type() == at::kFloat && a.size(0) > 0 &&
+      !c10::ParallelGuard::is_enabled()) {
+    try {
+      std::vector<c10::IValue> stack;
+      stack.emplace_back(a.contiguous());
+      stack.emplace_back(w.contiguous());
+      stack.emplace_back(bias.defined() ? c10::IValue(bias) : c10::IValue());
+      stack.emplace_back(std::string("none"));
+      stack.emplace_back(c10::List<std::optional<at::Scalar>>());
+      stack.emplace_back(c10::IValue());
+      onednn->callBoxed(&stack);
+      return stack[0].toTensor();
+    } catch (const std::exception&) {
+      g_onednn = false;  // an incompatible torch: MKL from now on
+    }
+  }
+  return bias.defined() ? at::addmm(bias, a, w.t()) : at::mm(a, w.t());
+}
 
 // exp for float, branch-free so that the elementwise loops vectorise (Cephes expf polynomial,
 // about 2 ulp). NaN stays NaN.
@@ -221,24 +251,25 @@ void mm_nt(T* out, int64_t ldo, const T* a, int64_t lda, const Tensor& w, const 
   }
   auto opts = w.options();
   Tensor o = at::from_blob(out, {B, N}, {ldo, 1}, opts);
-  Tensor x = at::from_blob(const_cast<T*>(a), {B, K}, {lda, 1}, opts);
-  if (accumulate) o.addmm_(x, w.t());
-  else at::mm_out(o, x, w.t());
+  Tensor r = linear(at::from_blob(const_cast<T*>(a), {B, K}, {lda, 1}, opts), w, Tensor());
+  if (accumulate) o.add_(r);
+  else o.copy_(r);
 }
 
 // out (B, K) [+]= D (B, N) @ W, with W (N, K) a tensor with contiguous rows.
 template <typename T>
-void mm_nn(T* out, int64_t ldo, const T* d, int64_t ldd, const Tensor& w, int64_t B, int64_t N,
-           int64_t K, bool accumulate) {
+void mm_nn(T* out, int64_t ldo, const T* d, int64_t ldd, const Tensor& w, Tensor& wt_cache,
+           int64_t B, int64_t N, int64_t K, bool accumulate) {
   if (B * K * N <= g_small_work) {
     small_gemm<T>(out, ldo, d, ldd, w.data_ptr<T>(), w.stride(0), B, N, K, accumulate);
     return;
   }
   auto opts = w.options();
+  if (!wt_cache.defined()) wt_cache = w.t().contiguous();  // (K, N), once per backward call
   Tensor o = at::from_blob(out, {B, K}, {ldo, 1}, opts);
-  Tensor g = at::from_blob(const_cast<T*>(d), {B, N}, {ldd, 1}, opts);
-  if (accumulate) o.addmm_(g, w);
-  else at::mm_out(o, g, w);
+  Tensor r = linear(at::from_blob(const_cast<T*>(d), {B, N}, {ldd, 1}, opts), wt_cache, Tensor());
+  if (accumulate) o.add_(r);
+  else o.copy_(r);
 }
 
 std::vector<int64_t> lengths_of(const OptTensor& lengths, int64_t B, int64_t NT) {
@@ -257,8 +288,7 @@ Tensor time_major(const Tensor& x) { return x.transpose(0, 1).contiguous(); }  /
 Tensor input_projection(const Tensor& xt, const Tensor& w, const Tensor& bias) {
   const int64_t NT = xt.size(0), B = xt.size(1), I = xt.size(2), G = w.size(0);
   Tensor x2 = xt.view({NT * B, I});
-  Tensor out = bias.defined() ? at::addmm(bias, x2, w.t()) : at::mm(x2, w.t());
-  return out.view({NT, B, G});
+  return linear(x2, w, bias).view({NT, B, G});
 }
 
 Tensor opt_or_undefined(const OptTensor& t) {
@@ -268,7 +298,7 @@ Tensor opt_or_undefined(const OptTensor& t) {
 // Weight gradient dW (N, K) = sum over (t, b) of D[t, b, :]^T X[t, b, :], as one GEMM.
 Tensor wgrad(const Tensor& d, const Tensor& x) {
   const int64_t N = d.size(-1), K = x.size(-1);
-  return at::mm(d.reshape({-1, N}).t(), x.reshape({-1, K}));
+  return linear(d.reshape({-1, N}).t(), x.reshape({-1, K}).t(), Tensor());
 }
 
 // ----------------------------------------------------------------------------------------- LSTM
@@ -381,6 +411,7 @@ void lstm_backward_loop(Tensor& dg, Tensor& dh, Tensor& dc, const Tensor& gy, co
   const T* ap = gates.data_ptr<T>();
   const T* tp = tc.data_ptr<T>();
   const T* pc = PEEP ? w_ch.data_ptr<T>() : nullptr;
+  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* d = dgp + t * B * G;
     const T* a = ap + t * B * G;
@@ -423,7 +454,7 @@ void lstm_backward_loop(Tensor& dg, Tensor& dh, Tensor& dc, const Tensor& gy, co
         std::fill(db, db + G, T(0));
       }
     }
-    mm_nn<T>(dhp, H, d, G, w_hh, B, G, H, true);
+    mm_nn<T>(dhp, H, d, G, w_hh, wt, B, G, H, true);
   }
 }
 
@@ -453,7 +484,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
     else
       lstm_backward_loop<scalar_t, false, TANH>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
   });
-  Tensor dx = at::mm(dg.view({NT * B, 4 * H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dx = linear(dg.view({NT * B, 4 * H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   Tensor dw_ih = wgrad(dg, xt);
   Tensor dw_hh = wgrad(dg, hs.narrow(0, 0, NT));
   Tensor db = has_bias ? dg.view({NT * B, 4 * H}).sum(0) : Tensor();
@@ -620,6 +651,7 @@ void gru_after_backward_loop(Tensor& dgi, Tensor& dgh, Tensor& dh, const Tensor&
   const T* hp = hs.data_ptr<T>();
   const T* ap = acts.data_ptr<T>();
   const T* np_ = ghn.data_ptr<T>();
+  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* di = dip + t * B * G;
     T* dhh = dhp_ + t * B * G;
@@ -652,7 +684,7 @@ void gru_after_backward_loop(Tensor& dgi, Tensor& dgh, Tensor& dh, const Tensor&
         std::fill(dhb_g, dhb_g + G, T(0));
       }
     }
-    mm_nn<T>(dh_, H, dhh, G, w_hh, B, G, H, true);
+    mm_nn<T>(dh_, H, dhh, G, w_hh, wt, B, G, H, true);
   }
 }
 
@@ -669,6 +701,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
   const T* gyp = gy.data_ptr<T>();
   const T* hp = hs.data_ptr<T>();
   const T* ap = acts.data_ptr<T>();
+  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* d = dgp + t * B * G;
     for (int64_t b = 0; b < B; ++b) {
@@ -690,7 +723,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
         std::fill(db, db + G, T(0));
       }
     }
-    mm_nn<T>(drp_, H, d + 2 * H, G, w_n, B, H, H, false);  // d(r*h) = dn_pre @ W_hn
+    mm_nn<T>(drp_, H, d + 2 * H, G, w_n, wt_n, B, H, H, false);  // d(r*h) = dn_pre @ W_hn
     for (int64_t b = 0; b < B; ++b) {
       T* db = d + b * G;
       T* dhb = dh_ + b * H;
@@ -706,7 +739,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
         }
       }
     }
-    mm_nn<T>(dh_, H, d, G, w_rz, B, 2 * H, H, true);
+    mm_nn<T>(dh_, H, d, G, w_rz, wt_rz, B, 2 * H, H, true);
   }
 }
 
@@ -737,7 +770,7 @@ std::vector<Tensor> gru_backward(const Tensor& grad_ys, const Tensor& grad_h, co
     dw_hh = at::cat({wgrad(dgi.narrow(2, 0, 2 * H), hprev), wgrad(dgi.narrow(2, 2 * H, H), extra)});
     if (has_bias) db_hh = dgi.view({NT * B, G}).sum(0);
   }
-  Tensor dx = at::mm(dgi.view({NT * B, G}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dx = linear(dgi.view({NT * B, G}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   Tensor dw_ih = wgrad(dgi, xt);
   Tensor db_ih = has_bias ? dgi.view({NT * B, G}).sum(0) : Tensor();
   return {dx, dh, dw_ih, dw_hh, db_ih, db_hh};
@@ -809,6 +842,7 @@ void elman_backward_loop(Tensor& dp, Tensor& dh, const Tensor& gy, const Tensor&
   T* dh_ = dh.data_ptr<T>();
   const T* gyp = gy.data_ptr<T>();
   const T* hp = hs.data_ptr<T>();
+  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* d = dpp + t * B * H;
     for (int64_t b = 0; b < B; ++b) {
@@ -826,7 +860,7 @@ void elman_backward_loop(Tensor& dp, Tensor& dh, const Tensor& gy, const Tensor&
         std::fill(db, db + H, T(0));
       }
     }
-    mm_nn<T>(dh_, H, d, H, w_hh, B, H, H, true);
+    mm_nn<T>(dh_, H, d, H, w_hh, wt, B, H, H, true);
   }
 }
 
@@ -848,7 +882,7 @@ std::vector<Tensor> elman_backward(const Tensor& grad_ys, const Tensor& grad_h, 
       default: elman_backward_loop<scalar_t, RELU>(dp, dh, gy, hs, whh, len); break;
     }
   });
-  Tensor dx = at::mm(dp.view({NT * B, H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dx = linear(dp.view({NT * B, H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   Tensor db = has_bias ? dp.view({NT * B, H}).sum(0) : Tensor();
   return {dx, dh, wgrad(dp, xt), wgrad(dp, hs.narrow(0, 0, NT)), db, has_bias ? db.clone() : db};
 }
@@ -959,6 +993,7 @@ void jordan_backward_loop(Tensor& dyp, Tensor& dhp, Tensor& dy, const Tensor& gy
   const T* gyp = gy.data_ptr<T>();
   const T* sp = ss.data_ptr<T>();
   const T* hp = hid.data_ptr<T>();
+  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* dyt = dyq + t * B * O;
     T* dht = dhq + t * B * H;
@@ -977,10 +1012,10 @@ void jordan_backward_loop(Tensor& dyp, Tensor& dhp, Tensor& dy, const Tensor& gy
         std::fill(db, db + O, T(0));
       }
     }
-    mm_nn<T>(dht, H, dyt, O, w_hy, B, O, H, false);  // d hidden = d y_pre @ W_hy
+    mm_nn<T>(dht, H, dyt, O, w_hy, wt_hy, B, O, H, false);  // d hidden = d y_pre @ W_hy
     const T* h = hp + t * B * H;
     for (int64_t i = 0; i < B * H; ++i) dht[i] *= dact<F>(h[i]);
-    mm_nn<T>(dy_, O, dht, H, w_yh, B, H, O, true);
+    mm_nn<T>(dy_, O, dht, H, w_yh, wt_yh, B, H, O, true);
   }
 }
 
@@ -1004,7 +1039,7 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
           dyp, dhp, dy, gy, ss, hid, wyh, why, len);
     });
   });
-  Tensor dx = at::mm(dhp.view({NT * B, H}), w_ih).view({NT, B, -1}).transpose(0, 1);
+  Tensor dx = linear(dhp.view({NT * B, H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   return {dx,
           dy,
           wgrad(dhp, xt),
@@ -1015,6 +1050,8 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
 }
 
 void set_small_work(int64_t v) { g_small_work = v; }
+void set_onednn(bool on) { g_onednn = on; }
+bool get_onednn() { return g_onednn; }
 int64_t get_small_work() { return g_small_work; }
 
 }  // namespace
@@ -1030,4 +1067,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_backward", &jordan_backward);
   m.def("set_small_work", &set_small_work);
   m.def("get_small_work", &get_small_work);
+  m.def("set_onednn", &set_onednn);
+  m.def("get_onednn", &get_onednn);
 }

@@ -218,6 +218,19 @@ def test_unsupported_dtype_falls_back_or_raises_in_fused_mode():
         Recurrent(cell)(x)
 
 
+def test_double_backward_raises_on_the_fused_path_and_works_on_the_reference():
+    cell = LSTMCell(2, 3, dtype=F64)
+    x = torch.randn(2, 4, 2, dtype=F64, requires_grad=True)
+    for mode, ok in (("reference", True), ("fused", False)):
+        with kernels.mode(mode):
+            (g,) = torch.autograd.grad(Recurrent(cell)(x)[0].pow(2).sum(), x, create_graph=True)
+        if ok:
+            g.sum().backward()
+        else:
+            with pytest.raises(RuntimeError, match="differentiate twice"):
+                g.sum().backward()
+
+
 def test_bad_mode_is_rejected():
     with pytest.raises(ValueError, match="mode must be one of 'auto', 'fused', 'reference'"):
         kernels.set_mode("fast")

@@ -9,6 +9,10 @@ A kernel computes the input projection of all steps as one matrix product
 a hand-written loop for small batches) and one fused elementwise pass; its backward collects
 the gate gradients of all steps in a (T, B, G) buffer so that :math:`dW_{ih}`,
 :math:`dW_{hh}`, the biases and :math:`dX` are one matrix product or sum each after the loop.
+Small problems (a recurrent product of at most 2^18 multiply-adds: batch 4 at hidden 128, batch
+1 at hidden 256) run entirely on the calling thread with register-blocked AVX loops; larger ones
+use torch's threads, with float32 matrix products through oneDNN (the library behind
+``torch.nn.LSTM`` on the CPU) and float64 ones through MKL.
 
 The fused path is taken when all of these hold:
 
@@ -16,12 +20,15 @@ The fused path is taken when all of these hold:
   :class:`~rnnkit.GRUCell` or :class:`~rnnkit.LSTMCell` (a subclass may change ``step``, so it
   gets the reference loop; so does a cell with parametrizations);
 * input, state and parameters are CPU tensors of dtype float32 or float64;
-* the C++ extension could be built (on first use, once per machine, cached in torch's
-  extensions directory; without a compiler a single warning says so and the loop is used).
+* the C++ extension could be built: on first use, once per machine (about 30 s of compiler time,
+  ``RNNKIT_VERBOSE_BUILD=1`` shows it), cached in torch's extensions directory
+  (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) and compiled for the CPU it
+  runs on (``-march=native``); without a compiler a single warning says so and the loop is used.
 
 Any lengths, ``reverse=True``, given or zero initial states, and stacks/bidirectional layers
-are supported. The fused backward is first-order only: ``create_graph=True`` through a fused
-layer raises, so use :func:`mode` ``("reference")`` for double backward.
+are supported. The fused backward is first-order only: differentiating its gradients again
+(double backward after ``create_graph=True``) raises, so use :func:`mode` ``("reference")``
+for that. ``torch.func`` transforms (vmap, jvp) are not supported on the fused path either.
 
 Switch (process-wide, or in a ``with`` block):
 

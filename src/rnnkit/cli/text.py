@@ -304,6 +304,9 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     torch.manual_seed(train_config.seed)
     model = CharLanguageModel(run.model)
+    with torch.no_grad():  # builds the fused kernels (once per machine) before the clock starts
+        model.eval()(torch.zeros(1, 1, dtype=torch.long))  # eval: no dropout, the RNG is untouched
+        model.train()
     if args.resume is None:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(run_dir, run)

@@ -81,13 +81,12 @@ def test_zero_initial_state_and_large_batch_gemm_path(variant, dtype):
     x = torch.randn(20, 5, 6, dtype=dtype, requires_grad=True)
     lengths = torch.randint(1, 6, (20,))
     ext = _ext.load()
-    old = ext.get_small_work()
     try:
         for small in (0, 1 << 30):  # every product by BLAS, then every product by the loop
             ext.set_small_work(small)
             assert_same(Recurrent(cell), x, None, lengths, tol=TOL[dtype])
     finally:
-        ext.set_small_work(old)
+        ext.set_small_work(-1)  # the defaults
     assert ext.get_onednn()  # oneDNN took the float32 products without falling back
 
 

@@ -34,8 +34,16 @@ using OptTensor = std::optional<Tensor>;
 
 enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 
-// Products with B * K * N at most this many multiply-adds take the hand-written loop.
-int64_t g_small_work = 1 << 18;
+// Per-step products with B * K * N at most this many multiply-adds take the hand-written loop
+// on the calling thread; larger ones go to BLAS (oneDNN or MKL, with torch's threads). With one
+// thread BLAS wins from about 4M multiply-adds on; with several, each BLAS call of the time loop
+// is a fork and join of the thread pool, which on a shared 2-core machine costs more than the
+// second core gives (measured at 32x512 @ 512x2048: 1.8x), so the loop stays on one thread up to
+// the largest shapes benchmarked (32M).
+int64_t g_small_work = 1 << 22;
+int64_t g_small_work_threaded = 1 << 25;
+// Problems whose recurrent product is at most this large run entirely on the calling thread.
+int64_t g_serial_work = 1 << 18;
 
 }  // namespace
 
@@ -64,7 +72,11 @@ class SerialScope {
   c10::ParallelGuard guard_;
 };
 
-bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_small_work; }
+bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_serial_work; }
+
+bool hand_product(int64_t B, int64_t K, int64_t N) {
+  return B * K * N <= (at::get_num_threads() > 1 ? g_small_work_threaded : g_small_work);
+}
 
 // a (M, K) @ w (N, K)^T [+ bias]. float32 goes through oneDNN's matmul (the kernel behind
 // torch.nn.LSTM on the CPU, about twice MKL's float32 rate on AMD CPUs, where MKL stays on
@@ -245,7 +257,7 @@ void small_gemm(T* out, int64_t ldo, const T* a, int64_t lda, const T* m, int64_
 template <typename T>
 void mm_nt(T* out, int64_t ldo, const T* a, int64_t lda, const Tensor& w, const T* wt,
            int64_t ldwt, int64_t B, int64_t K, int64_t N, bool accumulate) {
-  if (B * K * N <= g_small_work) {
+  if (hand_product(B, K, N)) {
     small_gemm<T>(out, ldo, a, lda, wt, ldwt, B, K, N, accumulate);
     return;
   }
@@ -260,7 +272,7 @@ void mm_nt(T* out, int64_t ldo, const T* a, int64_t lda, const Tensor& w, const 
 template <typename T>
 void mm_nn(T* out, int64_t ldo, const T* d, int64_t ldd, const Tensor& w, Tensor& wt_cache,
            int64_t B, int64_t N, int64_t K, bool accumulate) {
-  if (B * K * N <= g_small_work) {
+  if (hand_product(B, K, N)) {
     small_gemm<T>(out, ldo, d, ldd, w.data_ptr<T>(), w.stride(0), B, N, K, accumulate);
     return;
   }
@@ -1049,7 +1061,14 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
           dyp.view({NT * B, O}).sum(0)};
 }
 
-void set_small_work(int64_t v) { g_small_work = v; }
+// Both limits of the hand-written products (one thread, several threads), so that tests can
+// force a path; a negative value restores the defaults.
+void set_small_work(int64_t v) {
+  g_small_work = v < 0 ? int64_t(1) << 22 : v;
+  g_small_work_threaded = v < 0 ? int64_t(1) << 25 : v;
+}
+void set_serial_work(int64_t v) { g_serial_work = v; }
+int64_t get_serial_work() { return g_serial_work; }
 void set_onednn(bool on) { g_onednn = on; }
 bool get_onednn() { return g_onednn; }
 int64_t get_small_work() { return g_small_work; }
@@ -1067,6 +1086,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("jordan_backward", &jordan_backward);
   m.def("set_small_work", &set_small_work);
   m.def("get_small_work", &get_small_work);
+  m.def("set_serial_work", &set_serial_work);
+  m.def("get_serial_work", &get_serial_work);
   m.def("set_onednn", &set_onednn);
   m.def("get_onednn", &get_onednn);
 }

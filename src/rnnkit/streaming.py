@@ -56,6 +56,8 @@ class Stream:
         self.layers = layers
         self.readout = readout
         self._steppers = [CellStepper(layer.cell) for layer in layers]
+        # a parameter keeps its object through .to()/.double(), so its dtype is the module's
+        self._first_param = next(layers[0].cell.parameters())
         self._states: tuple[State, ...] | None = None
         self.reset(state)
 
@@ -99,7 +101,7 @@ class Stream:
             raise ValueError(f"x must be ({size},) or (batch, {size}), got {got}")
         if single:
             x = x.unsqueeze(0)  # (1, I)
-        _checks.same_dtype("x", x, self.layers[0].cell.dtype)
+        _checks.same_dtype("x", x, self._first_param.dtype)
         B = x.shape[0]
         if self._states is None:
             states = tuple(

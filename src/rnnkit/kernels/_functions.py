@@ -21,7 +21,7 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext: ModuleType, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, lengths, identity):
         ys, h, c, hs, cs, gates, tc, xt = ext.lstm_forward(
-            x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, lengths, identity, None
+            x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, lengths, identity, None, None
         )
         ctx.ext, ctx.identity, ctx.has_bias = ext, identity, b_ih is not None
         ctx.save_for_backward(xt, hs, cs, gates, tc, w_ih, w_hh, w_ch, lengths)
@@ -42,7 +42,7 @@ class GRUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext: ModuleType, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
         ys, h, hs, acts, extra, xt = ext.gru_forward(
-            x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, None
+            x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, None, None
         )
         ctx.ext, ctx.reset_after, ctx.has_bias = ext, reset_after, b_ih is not None
         ctx.save_for_backward(xt, hs, acts, extra, w_ih, w_hh, lengths)
@@ -61,7 +61,9 @@ class GRUFunction(torch.autograd.Function):
 class ElmanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext: ModuleType, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, activation):
-        ys, h, hs, xt = ext.elman_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, activation, None)
+        ys, h, hs, xt = ext.elman_forward(
+            x, h0, w_ih, w_hh, b_ih, b_hh, lengths, activation, None, None
+        )
         ctx.ext, ctx.activation, ctx.has_bias = ext, activation, b_ih is not None
         ctx.save_for_backward(xt, hs, w_ih, w_hh, lengths)
         return ys.transpose(0, 1), h
@@ -80,7 +82,7 @@ class JordanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext: ModuleType, x, y0, w_ih, b_ih, w_yh, w_hy, b_hy, lengths, f, g):
         ys, y, ss, hid, xt = ext.jordan_forward(
-            x, y0, w_ih, b_ih, w_yh, w_hy, b_hy, lengths, f, g, None, None
+            x, y0, w_ih, b_ih, w_yh, w_hy, b_hy, lengths, f, g, None, None, None
         )
         ctx.ext, ctx.f, ctx.g = ext, f, g
         ctx.save_for_backward(xt, ss, hid, w_ih, w_yh, w_hy, lengths)

@@ -297,9 +297,20 @@ std::vector<int64_t> lengths_of(const OptTensor& lengths, int64_t B, int64_t NT)
 Tensor time_major(const Tensor& x) { return x.transpose(0, 1).contiguous(); }  // (T, B, F)
 
 // x (T, B, I) -> (T, B, G) = x @ W^T + bias (bias may be undefined).
-Tensor input_projection(const Tensor& xt, const Tensor& w, const Tensor& bias) {
+// With ``wt`` = W^T (I, G) given (streaming: a step or a few), the hand-written product, which
+// for a handful of rows costs less than a BLAS call.
+Tensor input_projection(const Tensor& xt, const Tensor& w, const Tensor& bias,
+                        const OptTensor& wt = std::nullopt) {
   const int64_t NT = xt.size(0), B = xt.size(1), I = xt.size(2), G = w.size(0);
   Tensor x2 = xt.view({NT * B, I});
+  if (wt.has_value() && wt->defined()) {
+    Tensor out = bias.defined() ? bias.expand({NT * B, G}).clone() : at::zeros({NT * B, G}, xt.options());
+    AT_DISPATCH_FLOATING_TYPES(xt.scalar_type(), "input_projection", [&] {
+      small_gemm<scalar_t>(out.data_ptr<scalar_t>(), G, x2.data_ptr<scalar_t>(), I,
+                           wt->data_ptr<scalar_t>(), G, NT * B, I, G, true);
+    });
+    return out.view({NT, B, G});
+  }
   return linear(x2, w, bias).view({NT, B, G});
 }
 
@@ -379,13 +390,13 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  const Tensor& w_ih, const Tensor& w_hh, const OptTensor& b_ih,
                                  const OptTensor& b_hh, const OptTensor& w_ch,
                                  const OptTensor& lengths, bool identity_cell,
-                                 const OptTensor& wt_hh_given) {
+                                 const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
   SerialScope serial(is_small(B, H, 4 * H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
-  Tensor gates = input_projection(xt, w_ih, bias);  // (T, B, 4H)
+  Tensor gates = input_projection(xt, w_ih, bias, wt_ih_given);  // (T, B, 4H)
   Tensor hs = at::empty({NT + 1, B, H}, x.options());
   Tensor cs = at::empty({NT + 1, B, H}, x.options());
   hs[0].copy_(h0);
@@ -631,11 +642,11 @@ void gru_before_forward_loop(Tensor& gi, Tensor& hs, Tensor& rh, Tensor& ys, con
 std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
                                 const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                                 const OptTensor& lengths, bool reset_after,
-                                const OptTensor& wt_hh_given) {
+                                const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
   SerialScope serial(is_small(B, H, 3 * H));
   Tensor xt = time_major(x);
-  Tensor gi = input_projection(xt, w_ih, opt_or_undefined(b_ih));  // (T, B, 3H)
+  Tensor gi = input_projection(xt, w_ih, opt_or_undefined(b_ih), wt_ih_given);  // (T, B, 3H)
   Tensor bhh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({3 * H}, x.options());
   Tensor hs = at::empty({NT + 1, B, H}, x.options());
   hs[0].copy_(h0);
@@ -823,13 +834,13 @@ void elman_forward_loop(Tensor& pre, Tensor& hs, Tensor& ys, const Tensor& w_hh,
 std::vector<Tensor> elman_forward(const Tensor& x, const Tensor& h0, const Tensor& w_ih,
                                   const Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                                   const OptTensor& lengths, int64_t activation,
-                                  const OptTensor& wt_hh_given) {
+                                  const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
   SerialScope serial(is_small(B, H, H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
-  Tensor pre = input_projection(xt, w_ih, bias);  // (T, B, H)
+  Tensor pre = input_projection(xt, w_ih, bias, wt_ih_given);  // (T, B, H)
   Tensor hs = at::empty({NT + 1, B, H}, x.options());
   hs[0].copy_(h0);
   Tensor ys = at::empty({NT, B, H}, x.options());
@@ -973,11 +984,12 @@ std::vector<Tensor> jordan_forward(const Tensor& x, const Tensor& y0, const Tens
                                    const Tensor& b_ih, const Tensor& w_yh, const Tensor& w_hy,
                                    const Tensor& b_hy, const OptTensor& lengths,
                                    int64_t activation, int64_t output_activation,
-                                   const OptTensor& wt_yh_given, const OptTensor& wt_hy_given) {
+                                   const OptTensor& wt_yh_given, const OptTensor& wt_hy_given,
+                                   const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), O = y0.size(1);
   SerialScope serial(is_small(B, O, w_ih.size(0)));
   Tensor xt = time_major(x);
-  Tensor hid = input_projection(xt, w_ih, b_ih);  // (T, B, H)
+  Tensor hid = input_projection(xt, w_ih, b_ih, wt_ih_given);  // (T, B, H)
   Tensor ss = at::empty({NT + 1, B, O}, x.options());
   ss[0].copy_(y0);
   Tensor ys = at::empty({NT, B, O}, x.options());

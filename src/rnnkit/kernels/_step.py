@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor
 
 from .._state import State
@@ -13,60 +15,77 @@ from ._functions import ACTIVATION_CODES
 class CellStepper:
     """``(y, state) = stepper(x, state)`` for one cell, without autograd, fused when possible.
 
-    The transposed recurrent weights the kernels read are cached between steps and rebuilt when
-    a parameter changes (its version counter or storage), so a stream follows training updates.
-    The caller checks shapes; ``x`` is (B, I) and ``state`` a full state of the cell.
+    The arguments of the kernel call (parameters, their transposes) are built once and rebuilt
+    only when a parameter changes (its object, storage or version counter), so a stream follows
+    training updates while a step costs one C++ call. The caller checks shapes and dtypes; ``x``
+    is (B, I) and ``state`` a full state of the cell.
     """
 
     def __init__(self, cell: RecurrentCell) -> None:
         self.cell = cell
-        self._key: tuple | None = None
-        self._wt: tuple[Tensor, ...] = ()
-        self._route: tuple | None = None  # (mode, dtype, device) -> extension or None
+        self._route: tuple | None = None  # (mode, dtype, device) the extension was chosen for
         self._ext = None
-
-    def _transposed(self, *weights: Tensor) -> tuple[Tensor, ...]:
-        key = tuple((w.data_ptr(), w._version) for w in weights)
-        if key != self._key:
-            self._wt = tuple(w.detach().t().contiguous() for w in weights)
-            self._key = key
-        return self._wt
+        self._key: tuple | None = None
+        self._call: Callable[[Tensor, State], tuple[Tensor, State]] | None = None
 
     def __call__(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         route = (_dispatch.get_mode(), x.dtype, x.device)
         if route != self._route:  # decide once per mode and input kind, not every step
             self._ext = _dispatch.extension_for(self.cell, x)
-            self._route = route
-        ext = self._ext
-        if ext is None:
+            self._route, self._key = route, None
+        if self._ext is None:
             return self.cell.step(x, state)
-        cell, x3 = self.cell, x.unsqueeze(1)  # (B, 1, I)
-        if type(cell) is LSTMCell:
-            (wt,) = self._transposed(cell.weight_hh)
-            ys, h, c, *_ = ext.lstm_forward(
-                x3, state.h, state.c, cell.weight_ih, cell.weight_hh, cell.bias_ih,
-                cell.bias_hh, cell.weight_ch, None, cell.cell_activation == "identity", wt,
-            )  # fmt: skip
+        params = self.cell._parameters  # direct: no nn.Module attribute lookup per step
+        key = tuple((id(p), p.data_ptr(), p._version) for p in params.values() if p is not None)
+        if key != self._key:
+            self._call = _bind(self._ext, self.cell)
+            self._key = key
+        return self._call(x.unsqueeze(1), state)  # x (B, 1, I)
+
+
+def _t(w: Tensor) -> Tensor:
+    return w.detach().t().contiguous()
+
+
+def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, State]]:
+    """The kernel call of one step for ``cell``'s current parameters."""
+    p = {name: (None if v is None else v.detach()) for name, v in cell._parameters.items()}
+    if type(cell) is LSTMCell:
+        identity = cell.cell_activation == "identity"
+        args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], p["weight_ch"], None,
+                identity, _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
+
+        def lstm(x, state):
+            ys, h, c, *_ = ext.lstm_forward(x, state.h, state.c, *args)
             return ys[0], LSTMState(h, c)
-        if type(cell) is GRUCell:
-            (wt,) = self._transposed(cell.weight_hh)
-            ys, h, *_ = ext.gru_forward(
-                x3, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, None,
-                cell.reset == "after", wt,
-            )  # fmt: skip
+
+        return lstm
+    if type(cell) is GRUCell:
+        args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], None,
+                cell.reset == "after", _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
+
+        def gru(x, state):
+            ys, h, *_ = ext.gru_forward(x, state, *args)
             return ys[0], h
-        if type(cell) is ElmanCell:
-            (wt,) = self._transposed(cell.weight_hh)
-            ys, h, *_ = ext.elman_forward(
-                x3, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, None,
-                ACTIVATION_CODES[cell.activation], wt,
-            )  # fmt: skip
+
+        return gru
+    if type(cell) is ElmanCell:
+        code = ACTIVATION_CODES[cell.activation]
+        args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], None,
+                code, _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
+
+        def elman(x, state):
+            ys, h, *_ = ext.elman_forward(x, state, *args)
             return ys[0], h
-        assert type(cell) is JordanCell
-        wt_yh, wt_hy = self._transposed(cell.weight_yh, cell.weight_hy)
-        ys, y, *_ = ext.jordan_forward(
-            x3, state, cell.weight_ih, cell.bias_ih, cell.weight_yh, cell.weight_hy,
-            cell.bias_hy, None, ACTIVATION_CODES[cell.activation],
-            ACTIVATION_CODES[cell.output_activation], wt_yh, wt_hy,
-        )  # fmt: skip
+
+        return elman
+    assert type(cell) is JordanCell
+    args = (p["weight_ih"], p["bias_ih"], p["weight_yh"], p["weight_hy"], p["bias_hy"], None,
+            ACTIVATION_CODES[cell.activation], ACTIVATION_CODES[cell.output_activation],
+            _t(p["weight_yh"]), _t(p["weight_hy"]), _t(p["weight_ih"]))  # fmt: skip
+
+    def jordan(x, state):
+        ys, y, *_ = ext.jordan_forward(x, state, *args)
         return ys[0], y
+
+    return jordan

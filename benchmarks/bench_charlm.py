@@ -14,26 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
-from rnnkit.data.text import default_corpus
-
-
-def compressor_bits() -> dict[str, float]:
-    """Bits per character of zlib (level 9) and lzma (preset 9, extreme) on the whole corpus."""
-    text = default_corpus().text
-    data = text.encode("utf-8")
-    return {
-        "zlib -9": 8 * len(zlib.compress(data, 9)) / len(text),
-        "lzma -9e": 8 * len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)) / len(text),
-    }
+from rnnkit.data.text import compression_bits, default_corpus
 
 
 def main() -> int:
@@ -43,7 +31,8 @@ def main() -> int:
     parser.add_argument("train_args", nargs="*", help="more rnnkit train options, after --")
     args = parser.parse_args()
 
-    ratios = compressor_bits()
+    bits = compression_bits(default_corpus().text)
+    ratios = {"zlib -9": bits["zlib"], "lzma -9e": bits["lzma"]}
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-charlm-")) / "run"
     command = [sys.executable, "-m", "rnnkit.cli", "train", "--minutes", str(args.minutes)]
     command += ["--out", str(out), *args.train_args]

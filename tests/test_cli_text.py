@@ -50,6 +50,17 @@ def run_dir(tmp_path_factory, corpus) -> Path:
     return out
 
 
+def test_train_reports_the_compressors_yardsticks(run_dir, corpus, capsys):
+    from rnnkit.data.text import compression_bits
+
+    bits = compression_bits(corpus.read_text())
+    out = run_dir.parent / "again"
+    argv = ["train", "--text", str(corpus), *TINY, "--steps", "5", "--out", str(out)]
+    code, stdout, _ = run_cli(capsys, *argv)
+    assert code == 0
+    assert f"(zlib {bits['zlib']:.3f}, lzma {bits['lzma']:.3f} on the whole text)" in stdout
+
+
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     """Run ``rnnkit argv`` in this process: exit code, stdout, stderr."""
     try:

@@ -10,6 +10,7 @@ import torch
 from rnnkit.data.text import (
     TextBatches,
     Vocabulary,
+    compression_bits,
     default_corpus,
     read_text,
     split_ids,
@@ -129,3 +130,16 @@ def test_corpus_shorter_than_one_batch_is_refused():
     TextBatches(torch.arange(44), batch_size=10, seq_len=4)  # exactly enough
     with pytest.raises(ValueError, match="batch_size"):
         TextBatches(torch.arange(100), batch_size=0, seq_len=4)
+
+
+def test_compression_yardsticks_are_bits_per_character():
+    import lzma
+    import zlib
+
+    text = "ünïcode counts as one character. " * 50
+    bits = compression_bits(text)
+    assert bits["zlib"] == 8 * len(zlib.compress(text.encode(), 9)) / len(text)
+    assert bits["lzma"] == 8 * len(
+        lzma.compress(text.encode(), preset=9 | lzma.PRESET_EXTREME)
+    ) / len(text)
+    assert bits["zlib"] < 1.0  # a repetitive text compresses far below 8 bits per character

@@ -332,9 +332,21 @@ def run_train(args: argparse.Namespace) -> int:
             f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.0f} s"
         )
 
+    from ..data.text import compression_bits
+
+    # Compressors' ratios on the whole text as yardsticks; lzma is slow on very large texts.
+    reference = compression_bits(corpus.text) if len(corpus.text) <= 4_000_000 else {}
     try:
-        trainer = Trainer(model, train_config, train_ids, val_ids, run_dir, on_step=on_step)
-        trainer.on_eval = on_eval
+        trainer = Trainer(
+            model,
+            train_config,
+            train_ids,
+            val_ids,
+            run_dir,
+            on_step=on_step,
+            on_eval=on_eval,
+            reference=reference,
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.resume is not None:
@@ -380,9 +392,12 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 1
     bar.close()
+    yardsticks = ", ".join(f"{name} {bits:.3f}" for name, bits in reference.items())
     print(
         f"done: step {summary['step']}, held-out {summary['val_bits_per_char']:.3f} bits/char "
-        f"after {summary['elapsed_seconds']:.0f} s. Sample it: rnnkit generate {run_dir}"
+        f"after {summary['elapsed_seconds']:.0f} s"
+        + (f" ({yardsticks} on the whole text)" if yardsticks else "")
+        + f". Sample it: rnnkit generate {run_dir}"
     )
     return 0
 

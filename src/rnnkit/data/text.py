@@ -13,7 +13,9 @@ to start the next one with (the trainer carries it over, detached from the graph
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,26 @@ def read_text(path: str | os.PathLike | None = None) -> Corpus:
     if not text.strip():
         raise ValueError(f"text {path} must hold some characters, got an empty text")
     return _corpus(text, str(path))
+
+
+def compression_bits(text: str) -> dict[str, float]:
+    """Bits per character of ``text`` under zlib (level 9) and lzma (preset 9, extreme).
+
+    The yardsticks of a character model: a model that predicts held-out text in fewer bits per
+    character than a general-purpose compressor needs for the whole text has learnt something
+    about it.
+
+    Example:
+        >>> bits = compression_bits("abc" * 1000)
+        >>> sorted(bits), bits["zlib"] < 0.2
+        (['lzma', 'zlib'], True)
+    """
+    data = text.encode("utf-8")
+    n = max(len(text), 1)
+    return {
+        "zlib": 8 * len(zlib.compress(data, 9)) / n,
+        "lzma": 8 * len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)) / n,
+    }
 
 
 class Vocabulary:

@@ -267,6 +267,7 @@ class Trainer:
             model.safetensors and checkpoints are written there.
         on_step: called after every step with the trainer (a progress bar).
         on_eval: called after every evaluation with the metrics record.
+        reference: horizontal lines for loss.png, name -> bits/char (e.g. zlib's ratio).
 
     Example:
         >>> import tempfile
@@ -291,6 +292,7 @@ class Trainer:
         *,
         on_step: Callable[[Trainer], None] | None = None,
         on_eval: Callable[[dict], None] | None = None,
+        reference: dict[str, float] | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -307,6 +309,7 @@ class Trainer:
         )
         self.on_step = on_step
         self.on_eval = on_eval
+        self.reference = reference
         self.step = 0
         self.carry: State | None = None
         self.elapsed_before = 0.0  # seconds of earlier sessions of this run
@@ -430,7 +433,7 @@ class Trainer:
                 if plot:
                     from ..viz.training import plot_training
 
-                    plot_training(records, self.run_dir / "loss.png")
+                    plot_training(records, self.run_dir / "loss.png", reference=self.reference)
                 if self.on_eval is not None:
                     self.on_eval(record)
         return self.last

@@ -11,8 +11,9 @@ rnnkit.train.supervised.fit (AdamW, gradient-norm clipping) and prints the held-
 
 With ``--checkpoint FILE`` a run saves the model, the optimizer, the batch generator, its step
 count and its training time to FILE when it stops, and a later run with the same FILE and
-options continues from there, so a long run can be split into segments of a few minutes each.
-Steps and seconds are printed cumulatively.
+options continues from there, so a long run can be split into segments of a few minutes each
+(a resumed segment uses its own ``--lr``, so a run can also drop its learning rate). Steps and
+seconds are printed cumulatively.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ def main() -> None:
         saved = torch.load(args.checkpoint, weights_only=True)
         net.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        for group in optimizer.param_groups:  # --lr holds on resume: a segment may lower it
+            group["lr"] = args.lr
         gen.set_state(saved["generator"])
         done_steps, done_seconds = int(saved["steps"]), float(saved["seconds"])
         segments = int(saved["segments"])

@@ -335,3 +335,20 @@ def test_flop_counts_follow_deepbench():
     assert bench.flops("lstm", (2, 3, 5, 7)) == 2 * 4 * 7 * (5 + 7) * 2 * 3
     assert bench.flops("gru_before", (1, 1, 4, 4)) == 2 * 3 * 4 * 8
     assert bench.flops("jordan", (1, 2, 3, 4)) == 2 * (4 * 3 + 2 * 4 * 4) * 2
+
+
+def test_a_first_fused_call_leaves_torch_thread_count_alone():
+    """The small-problem path runs serially; it must not freeze torch's lazily sized thread pool
+    at one thread when it is the first thing a process runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, rnnkit; "
+        "rnnkit.Recurrent(rnnkit.LSTMCell(3, 4))(torch.randn(1, 5, 3)); "
+        "print(torch.get_num_threads())"
+    )
+    fresh = "import torch; print(torch.get_num_threads())"
+    run = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, check=True)
+           for c in (code, fresh)]  # fmt: skip
+    assert run[0].stdout.strip() == run[1].stdout.strip()

@@ -56,8 +56,13 @@ namespace {
 // matrix products and reductions run on the calling thread. Waking the intra-op pool for them
 // costs more than it saves, and on a busy machine a descheduled worker stalls the whole call.
 class SerialScope {
+  // torch sizes its thread pool lazily, from MKL's thread count among others: that must happen
+  // before this scope sets MKL to one thread, or the whole process would stay on one thread.
+  static bool init_threads() { return at::get_num_threads() > 0; }
+
  public:
-  explicit SerialScope(bool on) : on_(on), guard_(on || c10::ParallelGuard::is_enabled()) {
+  explicit SerialScope(bool on)
+      : threads_ready_(init_threads()), on_(on), guard_(on || c10::ParallelGuard::is_enabled()) {
     if (on_ && MKL_Set_Num_Threads_Local) previous_ = MKL_Set_Num_Threads_Local(1);
   }
   ~SerialScope() {
@@ -67,6 +72,7 @@ class SerialScope {
   SerialScope& operator=(const SerialScope&) = delete;
 
  private:
+  bool threads_ready_;
   bool on_;
   int previous_ = 0;
   c10::ParallelGuard guard_;

@@ -527,6 +527,66 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
   return {dx, dh, dc, dw_ih, dw_hh, db, has_bias ? db.clone() : db, dwch};
 }
 
+// One LSTM step for streaming: nothing saved for backward, no lengths, transposed weights given,
+// so that a step is two hand-written products and one pass (the math of lstm_forward_loop; the
+// streaming tests compare the two).
+template <typename T, bool PEEP, int PHI>
+void lstm_step_rows(const T* x, const T* h, const T* c, const T* wt_ih, const T* wt_hh,
+                    const T* bias, const T* pc, T* hn, T* cn, int64_t B, int64_t I, int64_t H) {
+  const int64_t G = 4 * H;
+  std::vector<T> gates(B * G);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < G; ++j) gates[b * G + j] = bias ? bias[j] : T(0);
+  small_gemm<T>(gates.data(), G, x, I, wt_ih, G, B, I, G, true);
+  small_gemm<T>(gates.data(), G, h, H, wt_hh, G, B, H, G, true);
+  for (int64_t b = 0; b < B; ++b) {
+    const T* gb = gates.data() + b * G;
+    const T* cb = c + b * H;
+#pragma GCC ivdep
+    for (int64_t j = 0; j < H; ++j) {
+      T ai = gb[j], af = gb[H + j];
+      if constexpr (PEEP) {
+        ai += pc[j] * cb[j];
+        af += pc[H + j] * cb[j];
+      }
+      const T c2 = sigmoid_(af) * cb[j] + sigmoid_(ai) * tanh_(gb[2 * H + j]);
+      T ao = gb[3 * H + j];
+      if constexpr (PEEP) ao += pc[2 * H + j] * c2;
+      cn[b * H + j] = c2;
+      hn[b * H + j] = sigmoid_(ao) * act<PHI>(c2);
+    }
+  }
+}
+
+// x (B, I), h and c (B, H), wt_ih (I, 4H), wt_hh (H, 4H), bias = b_ih + b_hh (4H) or None.
+std::vector<Tensor> lstm_step(const Tensor& x, const Tensor& h, const Tensor& c,
+                              const Tensor& wt_ih, const Tensor& wt_hh, const OptTensor& bias,
+                              const OptTensor& w_ch, bool identity_cell) {
+  SerialScope serial(true);
+  const int64_t B = x.size(0), I = x.size(1), H = h.size(1);
+  Tensor xc = x.contiguous(), hc = h.contiguous(), cc = c.contiguous();
+  Tensor hn = at::empty({B, H}, x.options()), cn = at::empty({B, H}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
+    const scalar_t* bp = bias.has_value() ? bias->data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pc = w_ch.has_value() ? w_ch->data_ptr<scalar_t>() : nullptr;
+    auto run = [&](auto peep, auto phi) {
+      lstm_step_rows<scalar_t, decltype(peep)::value, decltype(phi)::value>(
+          xc.data_ptr<scalar_t>(), hc.data_ptr<scalar_t>(), cc.data_ptr<scalar_t>(),
+          wt_ih.data_ptr<scalar_t>(), wt_hh.data_ptr<scalar_t>(), bp, pc,
+          hn.data_ptr<scalar_t>(), cn.data_ptr<scalar_t>(), B, I, H);
+    };
+    using P = std::true_type;
+    using N = std::false_type;
+    using Id = std::integral_constant<int, IDENTITY>;
+    using Th = std::integral_constant<int, TANH>;
+    if (pc && identity_cell) run(P(), Id());
+    else if (pc) run(P(), Th());
+    else if (identity_cell) run(N(), Id());
+    else run(N(), Th());
+  });
+  return {hn, cn};
+}
+
 // ------------------------------------------------------------------------------------------ GRU
 
 // reset="after": n = tanh(gi_n + r * (W_hn h + b_hn)). Saves gh_n = W_hn h + b_hn per step.
@@ -1096,6 +1156,7 @@ int64_t get_small_work() { return g_small_work; }
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
+  m.def("lstm_step", &lstm_step);
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);
   m.def("elman_forward", &elman_forward);

@@ -40,7 +40,7 @@ class CellStepper:
         if key != self._key:
             self._call = _bind(self._ext, self.cell)
             self._key = key
-        return self._call(x.unsqueeze(1), state)  # x (B, 1, I)
+        return self._call(x, state)
 
 
 def _t(w: Tensor) -> Tensor:
@@ -48,16 +48,17 @@ def _t(w: Tensor) -> Tensor:
 
 
 def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, State]]:
-    """The kernel call of one step for ``cell``'s current parameters."""
+    """The kernel call of one step (x (B, I)) for ``cell``'s current parameters: a dedicated
+    step kernel for the LSTM, the sequence kernel at T = 1 for the others."""
     p = {name: (None if v is None else v.detach()) for name, v in cell._parameters.items()}
     if type(cell) is LSTMCell:
-        identity = cell.cell_activation == "identity"
-        args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], p["weight_ch"], None,
-                identity, _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
+        bias = None if p["bias_ih"] is None else p["bias_ih"] + p["bias_hh"]
+        args = (_t(p["weight_ih"]), _t(p["weight_hh"]), bias, p["weight_ch"],
+                cell.cell_activation == "identity")  # fmt: skip
 
         def lstm(x, state):
-            ys, h, c, *_ = ext.lstm_forward(x, state.h, state.c, *args)
-            return ys[0], LSTMState(h, c)
+            h, c = ext.lstm_step(x, state.h, state.c, *args)
+            return h, LSTMState(h, c)
 
         return lstm
     if type(cell) is GRUCell:
@@ -65,7 +66,7 @@ def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, S
                 cell.reset == "after", _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
 
         def gru(x, state):
-            ys, h, *_ = ext.gru_forward(x, state, *args)
+            ys, h, *_ = ext.gru_forward(x.unsqueeze(1), state, *args)  # x (B, 1, I)
             return ys[0], h
 
         return gru
@@ -75,7 +76,7 @@ def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, S
                 code, _t(p["weight_hh"]), _t(p["weight_ih"]))  # fmt: skip
 
         def elman(x, state):
-            ys, h, *_ = ext.elman_forward(x, state, *args)
+            ys, h, *_ = ext.elman_forward(x.unsqueeze(1), state, *args)
             return ys[0], h
 
         return elman
@@ -85,7 +86,7 @@ def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, S
             _t(p["weight_yh"]), _t(p["weight_hy"]), _t(p["weight_ih"]))  # fmt: skip
 
     def jordan(x, state):
-        ys, y, *_ = ext.jordan_forward(x, state, *args)
+        ys, y, *_ = ext.jordan_forward(x.unsqueeze(1), state, *args)
         return ys[0], y
 
     return jordan

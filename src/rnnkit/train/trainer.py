@@ -63,7 +63,7 @@ class TrainConfig:
         seed: initial weights, dropout and the epochs' offsets.
     """
 
-    batch_size: int = 64
+    batch_size: int = 32
     seq_len: int = 64
     lr: float = 3e-3
     final_lr_ratio: float = 0.05

@@ -56,17 +56,25 @@ def _add_training_options(
     parser: argparse.ArgumentParser, *, steps: int, batch: int, lr: float
 ) -> None:
     run = parser.add_argument_group("training")
-    run.add_argument("--steps", type=positive_int, default=steps, metavar="N", help=f"({steps})")
+    run.add_argument(
+        "--steps", type=positive_int, default=steps, metavar="N", help=f"steps (default: {steps})"
+    )
     run.add_argument(
         "--minutes", type=positive_float, metavar="M", help="stop after M minutes at the latest"
     )
     run.add_argument(
-        "--batch-size", type=positive_int, default=batch, metavar="B", help=f"({batch})"
+        "--batch-size", type=positive_int, default=batch, metavar="B", help=f"(default: {batch})"
     )
-    run.add_argument("--lr", type=positive_float, default=lr, metavar="LR", help=f"AdamW ({lr})")
-    run.add_argument("--clip", type=positive_float, default=1.0, metavar="C", help="grad norm (1)")
-    run.add_argument("--eval-every", type=positive_int, default=100, metavar="N", help="(100)")
-    run.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0)")
+    run.add_argument(
+        "--lr", type=positive_float, default=lr, metavar="LR", help=f"AdamW lr (default: {lr})"
+    )
+    run.add_argument(
+        "--clip", type=positive_float, default=1.0, metavar="C", help="max grad norm (default: 1)"
+    )
+    run.add_argument(
+        "--eval-every", type=positive_int, default=100, metavar="N", help="steps (default: 100)"
+    )
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -121,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=100,
         metavar="T",
-        help="sequence length / delay (100)",
+        help="sequence length (adding) or delay (copy) (default: 100)",
     )
     _add_model_options(task, hidden=64)
     _add_training_options(task, steps=2000, batch=64, lr=3e-3)

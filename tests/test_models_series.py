@@ -114,6 +114,15 @@ def test_forecaster_save_and_load_round_trip(tmp_path):
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
     with pytest.raises(FileNotFoundError, match="not a saved forecaster"):
         Forecaster.load(tmp_path / "nothing")
+    Forecaster(ForecasterConfig(hidden_size=5)).save(tmp_path / "other")
+    (tmp_path / "run" / "model.safetensors").write_bytes(
+        (tmp_path / "other" / "model.safetensors").read_bytes()
+    )
+    with pytest.raises(ValueError, match="does not hold this forecaster's weights"):
+        Forecaster.load(tmp_path / "run")
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="does not hold this forecaster's weights"):
+        Forecaster.load(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text('{"model": "Forecaster"}')
     with pytest.raises(ValueError, match="not a forecaster config"):
         Forecaster.load(tmp_path / "run")

@@ -157,7 +157,13 @@ class Forecaster(nn.Module):
         except (ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{config_path} is not a forecaster config: {err}") from None
         model = cls(config)
-        model.load_state_dict(load_file(str(weights_path)))
+        try:
+            model.load_state_dict(load_file(str(weights_path)))
+        except Exception as err:  # safetensors' own error type, or mismatched tensors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"{weights_path} does not hold this forecaster's weights: {first}"
+            ) from None
         return model, meta
 
 

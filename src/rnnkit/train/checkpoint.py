@@ -36,6 +36,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from .._io import _umask, atomic_write_bytes, atomic_write_json
 from .._state import State, leaves
 
 CONFIG = "config.json"
@@ -47,43 +48,6 @@ FORMAT = "rnnkit.charlm/1"
 
 class CheckpointError(ValueError):
     """A run directory or checkpoint that cannot be used: missing, corrupted or mismatched."""
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    The file is flushed to disk before the rename, so after a crash ``path`` holds either the
-    old or the new bytes.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
-        >>> atomic_write_bytes(path, b"new")
-        >>> path.read_bytes(), [p.name for p in path.parent.iterdir()]
-        (b'new', ['a.bin'])
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def read_json(path: Path, what: str) -> dict:

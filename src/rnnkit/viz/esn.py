@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +11,8 @@ matplotlib.use("Agg")  # before pyplot is imported: no screen is needed
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .._io import save_figure
 
 
 def plot_esn_prediction(
@@ -45,7 +46,7 @@ def plot_esn_prediction(
         the path written.
 
     Example:
-        >>> import pathlib
+        >>> import pathlib, tempfile
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "esn.png"
         >>> truth = np.sin(0.1 * np.arange(100.0))
         >>> path = plot_esn_prediction(out, truth, truth + 1e-4 * np.arange(100.0), mark=84)
@@ -101,14 +102,7 @@ def plot_esn_prediction(
                 fontsize=8,
             )
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-        os.close(fd)
-        try:
-            fig.savefig(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_figure(fig, path)
     finally:
         plt.close(fig)
     return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -14,22 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .._io import save_figure
 from ..classic.hopfield import CapacityResult
 
 HEBBIAN_CAPACITY = 0.138  # Amit, Gutfreund & Sompolinsky 1985, N -> infinity
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    # Written to a temporary name and renamed: the file is there whole or not at all.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def plot_capacity(path: str | os.PathLike, result: CapacityResult, *, title: str = "") -> Path:
@@ -69,7 +56,7 @@ def plot_capacity(path: str | os.PathLike, result: CapacityResult, *, title: str
             )
         )
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -130,7 +117,7 @@ def plot_recall_grid(
         if title:
             fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ def plot_training(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from ..train.checkpoint import atomic_write_bytes
+    from .._io import save_figure
 
     train = [(r["step"], r["train_bits_per_char"]) for r in records if r.get("train_bits_per_char")]
     val = [(r["step"], r["val_bits_per_char"]) for r in records if r.get("val_bits_per_char")]
@@ -52,8 +51,4 @@ def plot_training(
     if train or val:
         ax.legend()
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    path = Path(path)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path)

@@ -16,39 +16,9 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import UsageError, positive_float, positive_int
+from ._common import UsageError, float_in, non_negative_int, positive_float, positive_int
 
 SCALE = 0.2  # standard deviation of the scaled series
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not 0.0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--washout",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="initial states dropped from the fit (default: a third of --train, at most 1000)",
@@ -94,28 +64,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--spectral-radius", type=positive_float, default=0.9, metavar="R", help="(default: 0.9)"
     )
     net.add_argument(
-        "--leak-rate", type=_unit_interval, default=0.65, metavar="A", help="(default: 0.65)"
+        "--leak-rate",
+        type=float_in(0.0, 1.0, include_low=False),
+        default=0.65,
+        metavar="A",
+        help="(default: 0.65)",
     )
     net.add_argument(
-        "--input-scaling", type=_non_negative_float, default=0.7, metavar="S", help="(default: 0.7)"
+        "--input-scaling",
+        type=float_in(0.0, math.inf),
+        default=0.7,
+        metavar="S",
+        help="(default: 0.7)",
     )
     net.add_argument(
         "--bias-scaling",
-        type=_non_negative_float,
+        type=float_in(0.0, math.inf),
         default=0.02,
         metavar="S",
         help="(default: 0.02)",
     )
     net.add_argument(
         "--density",
-        type=_unit_interval,
+        type=float_in(0.0, 1.0, include_low=False),
         default=0.05,
         metavar="D",
         help="fraction of non-zero reservoir weights (default: 0.05)",
     )
     net.add_argument(
         "--ridge",
-        type=_non_negative_float,
+        type=float_in(0.0, math.inf),
         metavar="B",
         help="(default: 1e-14 for the noise-free Mackey-Glass, 1e-8 for a CSV column; raise it "
         "if the free run blows up)",

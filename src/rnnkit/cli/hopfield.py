@@ -10,21 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, float_in, positive_int
 
 RULES = ("hebbian", "storkey", "pseudoinverse")
 MODES = ("async", "sync")
 DIGIT_THRESHOLD = 6.0  # of 16: class-mean pixels above it are "ink" (+1)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
 
 
 def _loads(text: str) -> tuple[float, ...]:
@@ -89,7 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rules", type=_rules, default=RULES, metavar="R,...", help="rules (default: all three)"
     )
     capacity.add_argument(
-        "--flip", type=_fraction, default=0.1, metavar="F", help="bits flipped (default: 0.1)"
+        "--flip",
+        type=float_in(0.0, 1.0),
+        default=0.1,
+        metavar="F",
+        help="bits flipped (default: 0.1)",
     )
     capacity.add_argument(
         "--trials", type=positive_int, default=5, metavar="T", help="trials (default: 5)"
@@ -125,7 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--digits", type=_digits, default=tuple(range(10)), metavar="0123...", help="(default: all)"
     )
     demo.add_argument(
-        "--noise", type=_fraction, default=0.1, metavar="F", help="bits flipped (default: 0.1)"
+        "--noise",
+        type=float_in(0.0, 1.0),
+        default=0.1,
+        metavar="F",
+        help="bits flipped (default: 0.1)",
     )
     demo.add_argument("--mode", choices=MODES, default="async", help="dynamics (default: async)")
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")

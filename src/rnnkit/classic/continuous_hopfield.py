@@ -15,7 +15,7 @@ from .hopfield import (
     _batch_of_vectors,
     _check_finite,
     _check_plus_minus_one,
-    _non_negative_diagonal_symmetric,
+    _checked_weights,
 )
 
 
@@ -119,18 +119,8 @@ class ContinuousHopfieldNetwork(nn.Module):
         self, weight: Tensor | np.ndarray, bias: Tensor | np.ndarray | None = None
     ) -> ContinuousHopfieldNetwork:
         """Use a symmetric ``weight`` (N, N) with ``w_ii >= 0`` and ``bias`` (N,)."""
-        w = _as_tensor("weight", weight, dtype=self.weight.dtype, device=self.weight.device)
-        _checks.shape("weight", w, (self.n_units, self.n_units))
-        _check_finite("weight", w)
-        _non_negative_diagonal_symmetric("weight", w)
-        b = torch.zeros_like(self.bias)
-        if bias is not None:
-            b = _as_tensor("bias", bias, dtype=self.bias.dtype, device=self.bias.device)
-            _checks.shape("bias", b, (self.n_units,))
-            _check_finite("bias", b)
+        self.weight, self.bias = _checked_weights(self.weight, self.bias, weight, bias)
         self.patterns = self.patterns[:0]
-        self.weight = w.clone()
-        self.bias = b.clone()
         return self
 
     def outputs(self, potentials: Tensor) -> Tensor:

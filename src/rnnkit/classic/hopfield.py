@@ -210,18 +210,8 @@ class HopfieldNetwork(nn.Module):
         """Use a given symmetric ``weight`` (N, N) with ``w_ii >= 0`` and thresholds ``bias``
         (N,); forgets the stored patterns (a later :meth:`store` relearns from the new ones).
         """
-        w = _as_tensor("weight", weight, dtype=self.weight.dtype, device=self.weight.device)
-        _checks.shape("weight", w, (self.n_units, self.n_units))
-        _check_finite("weight", w)
-        _non_negative_diagonal_symmetric("weight", w)
-        b = torch.zeros_like(self.bias)
-        if bias is not None:
-            b = _as_tensor("bias", bias, dtype=self.bias.dtype, device=self.bias.device)
-            _checks.shape("bias", b, (self.n_units,))
-            _check_finite("bias", b)
+        self.weight, self.bias = _checked_weights(self.weight, self.bias, weight, bias)
         self.patterns = self.patterns[:0]
-        self.weight = w.clone()
-        self.bias = b.clone()
         return self
 
     def field(self, states: Tensor | np.ndarray) -> Tensor:
@@ -510,3 +500,24 @@ def overlap(states: Tensor, patterns: Tensor) -> Tensor:
     _checks.shape("patterns", patterns, ("B", "N"))
     _checks.shape("states", states, tuple(patterns.shape))
     return (states * patterns).sum(-1) / patterns.shape[-1]
+
+
+def _checked_weights(
+    current_weight: Tensor,
+    current_bias: Tensor,
+    weight: Tensor | np.ndarray,
+    bias: Tensor | np.ndarray | None,
+) -> tuple[Tensor, Tensor]:
+    """Validate a user's symmetric ``weight`` (N, N) and ``bias`` (N,) (None: zeros) and return
+    copies in the dtype and device of the network's current ones."""
+    n = current_weight.shape[0]
+    w = _as_tensor("weight", weight, dtype=current_weight.dtype, device=current_weight.device)
+    _checks.shape("weight", w, (n, n))
+    _check_finite("weight", w)
+    _non_negative_diagonal_symmetric("weight", w)
+    b = torch.zeros_like(current_bias)
+    if bias is not None:
+        b = _as_tensor("bias", bias, dtype=current_bias.dtype, device=current_bias.device)
+        _checks.shape("bias", b, (n,))
+        _check_finite("bias", b)
+    return w.clone(), b.clone()

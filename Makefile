@@ -17,13 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Trains a character language model on Python's own documentation for 3 minutes, then samples
+# it. Each demo writes a new run directory, so earlier runs are never overwritten.
 demo: $(STAMP)
-	$(BIN)/python examples/adding_demo.py
+	@out=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/rnnkit train --out $$out && \
+	echo "--- a sample from $$out ---" && \
+	$(BIN)/rnnkit generate $$out --length 400
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# A quick side-by-side timing of the cells (BENCHMARKS.md has the full runs and commands).
+bench: $(STAMP)
+	$(BIN)/rnnkit bench --shapes 32x100x128x128,1x1000x64x64 --cells lstm,gru,elman_tanh --repeats 3
 
 lint format: $(STAMP)
 	$(BIN)/ruff format .

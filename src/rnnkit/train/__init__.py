@@ -2,7 +2,14 @@
 
 from .checkpoint import CheckpointError
 from .supervised import FitConfig, FitResult, fit
-from .trainer import TrainConfig, Trainer, bits_per_char, learning_rate, load_model
+from .trainer import (
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    bits_per_char,
+    learning_rate,
+    load_model,
+)
 
 __all__ = [
     "CheckpointError",
@@ -10,6 +17,7 @@ __all__ = [
     "FitResult",
     "TrainConfig",
     "Trainer",
+    "TrainingDiverged",
     "bits_per_char",
     "fit",
     "learning_rate",

@@ -36,12 +36,14 @@ enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 
 // Per-step products with B * K * N at most this many multiply-adds take the hand-written loop
 // on the calling thread; larger ones go to BLAS (oneDNN or MKL, with torch's threads). With one
-// thread BLAS wins from about 4M multiply-adds on; with several, each BLAS call of the time loop
-// is a fork and join of the thread pool, which on a shared 2-core machine costs more than the
-// second core gives (measured at 32x512 @ 512x2048: 1.8x), so the loop stays on one thread up to
-// the largest shapes benchmarked (32M).
+// thread BLAS wins from about 4M multiply-adds on. With several, each BLAS call of the time loop
+// is a fork and join of the thread pool: on an idle 2-core machine the second core pays for it
+// from about 1M on (LSTM training at 64x50x256x256 on 2 threads: 31 ms with BLAS from 1M, 56 ms
+// with the loop up to 32M), while on a machine loaded with other jobs the join waits for a
+// descheduled worker and the loop wins up to 32M (1.8x at 32x512 @ 512x2048). rnnkit tunes for
+// the idle machine; `rnnkit train` already drops to one thread when the machine is busy.
 int64_t g_small_work = 1 << 22;
-int64_t g_small_work_threaded = 1 << 25;
+int64_t g_small_work_threaded = 1 << 20;
 // Problems whose recurrent product is at most this large run entirely on the calling thread.
 int64_t g_serial_work = 1 << 18;
 
@@ -1143,7 +1145,7 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
 // force a path; a negative value restores the defaults.
 void set_small_work(int64_t v) {
   g_small_work = v < 0 ? int64_t(1) << 22 : v;
-  g_small_work_threaded = v < 0 ? int64_t(1) << 25 : v;
+  g_small_work_threaded = v < 0 ? int64_t(1) << 20 : v;
 }
 void set_serial_work(int64_t v) { g_serial_work = v; }
 int64_t get_serial_work() { return g_serial_work; }

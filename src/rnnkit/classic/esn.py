@@ -14,15 +14,15 @@ costs a few microseconds per step on a CPU.
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
+from .._config import JSONConfig
 
 # SciPy makes the loop fast (sparse W, in-place BLAS) and the ridge solve cheap; without it
 # (it is not a dependency of rnnkit) everything still works in plain NumPy, more slowly.
@@ -45,7 +45,7 @@ _SPARSE_MAX_DENSITY = 0.25
 
 
 @dataclass
-class ESNConfig:
+class ESNConfig(JSONConfig):
     """Every option of :class:`EchoStateNetwork`; ``to_json``/``from_json`` round-trip it.
 
     Example:
@@ -71,20 +71,6 @@ class ESNConfig:
     noise: float = 0.0
     readout_bias: bool = True
     readout_input: bool = True
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> ESNConfig:
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"ESN config has unknown keys {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**data)
 
 
 class EchoStateNetwork(nn.Module):

@@ -11,13 +11,13 @@ sequence back to the first step. Padding past a sequence's length never reaches 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
+from .._config import JSONConfig
 from ..layers import RNN, Readout
 
 
@@ -36,7 +36,7 @@ def last_step(ys: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(JSONConfig):
     """The architecture of a :class:`SequenceClassifier`, saved as JSON with its weights.
 
     Attributes:
@@ -66,13 +66,6 @@ class ClassifierConfig:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("num_layers", self.num_layers)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ClassifierConfig:
-        return cls(**json.loads(text))
 
 
 class SequenceClassifier(nn.Module):

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .. import _checks
+from .._config import JSONConfig
 from ..layers import RNN, Readout
 from .classifier import last_step
 
@@ -34,7 +35,7 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
-class ForecasterConfig:
+class ForecasterConfig(JSONConfig):
     """The architecture of a :class:`Forecaster`, saved as JSON with its weights.
 
     Attributes:
@@ -60,13 +61,6 @@ class ForecasterConfig:
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("num_layers", self.num_layers)
         _checks.positive_int("horizon", self.horizon)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ForecasterConfig:
-        return cls(**json.loads(text))
 
 
 class Forecaster(nn.Module):

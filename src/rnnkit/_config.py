@@ -1,0 +1,44 @@
+"""Configuration dataclasses saved as JSON next to what they configure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="JSONConfig")
+
+
+class JSONConfig:
+    """Mixin for ``@dataclass`` configs: ``to_json`` and a ``from_json`` that names bad keys.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Size(JSONConfig):
+        ...     hidden: int = 8
+        >>> Size.from_json(Size(16).to_json())
+        Size(hidden=16)
+        >>> Size.from_json('{"hiden": 3}')
+        Traceback (most recent call last):
+        ValueError: Size JSON has unknown keys ['hiden']; expected some of ['hidden']
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__} JSON must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"{cls.__name__} JSON has unknown keys {unknown}; expected some of {sorted(known)}"
+            )
+        return cls(**data)

@@ -76,3 +76,16 @@ def float_in(
         return value
 
     return parse
+
+
+def csv_column(path: str, column: str):
+    """The numeric ``column`` of the CSV file at ``path`` (``--csv``/``--column``), as a float64
+    array; a missing file, an unknown column or bad values become one-line UsageErrors."""
+    from ..data.series import read_csv_column
+
+    try:
+        return read_csv_column(path, column)
+    except FileNotFoundError as err:
+        raise UsageError(f"--csv: {err}") from None
+    except ValueError as err:
+        raise UsageError(f"--csv {path}: {err}") from None

@@ -16,7 +16,14 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import UsageError, float_in, non_negative_int, positive_float, positive_int
+from ._common import (
+    UsageError,
+    csv_column,
+    float_in,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 SCALE = 0.2  # standard deviation of the scaled series
 
@@ -132,7 +139,6 @@ def _series(args: argparse.Namespace):
     import numpy as np
 
     from ..data.mackey_glass import mackey_glass
-    from ..data.series import read_csv_column
 
     if args.csv is None:
         if args.column is not None:
@@ -147,12 +153,7 @@ def _series(args: argparse.Namespace):
         )
     if args.column is None:
         raise UsageError("--csv needs --column NAME, the column to fit")
-    try:
-        values = read_csv_column(args.csv, args.column)
-    except FileNotFoundError as err:
-        raise UsageError(f"--csv: {err}") from None
-    except ValueError as err:
-        raise UsageError(f"--csv {args.csv}: {err}") from None
+    values = csv_column(args.csv, args.column)
     train = args.train or int(0.8 * len(values))
     free = args.free or len(values) - train
     if train < 2 or free < 1 or train + free > len(values):

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import UsageError, positive_float, positive_int
+from ._common import UsageError, csv_column, positive_float, positive_int
 
 CELLS = ("lstm", "gru", "elman", "jordan")
 TASKS = ("adding", "copy")
@@ -182,7 +182,6 @@ def _train(model, batches, loss_fn, config, evaluate, label: str):
 
 def _load_series(args: argparse.Namespace):
     from ..data.mackey_glass import mackey_glass
-    from ..data.series import read_csv_column
 
     if args.csv is None:
         if args.column is not None:
@@ -190,12 +189,7 @@ def _load_series(args: argparse.Namespace):
         return mackey_glass(args.samples, transient=500), "Mackey-Glass (tau=17)"
     if args.column is None:
         raise UsageError("--csv needs --column NAME, the column to forecast")
-    try:
-        values = read_csv_column(args.csv, args.column)
-    except FileNotFoundError as err:
-        raise UsageError(f"--csv: {err}") from None
-    except ValueError as err:
-        raise UsageError(f"--csv {args.csv}: {err}") from None
+    values = csv_column(args.csv, args.column)
     return values, f"{args.csv}:{args.column}"
 
 

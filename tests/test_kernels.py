@@ -90,6 +90,36 @@ def test_zero_initial_state_and_large_batch_gemm_path(variant, dtype):
     assert ext.get_onednn()  # oneDNN took the float32 products without falling back
 
 
+LSTM_VARIANTS = [v for v in VARIANTS if v.startswith("lstm")]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("variant", LSTM_VARIANTS)
+def test_lstm_time_loop_split_over_threads(variant, dtype):
+    """The LSTM time loop shared by a team of threads (hidden units in blocks of one vector, a
+    barrier per step), forced on at small sizes: hidden sizes with a partial block, fewer blocks
+    than threads, batches that make uneven row tiles, ended sequences and a reversed layer."""
+    ext = _ext.load()
+    threads, serial = torch.get_num_threads(), ext.get_serial_work()
+    torch.set_num_threads(3)  # more threads than blocks for the small hidden sizes
+    ext.set_serial_work(0)  # every problem is "large": the threaded loop
+    try:
+        for batch, hidden, reverse in [
+            (13, 37, False),
+            (7, 5, True),
+            (1, 40, False),
+            (20, 64, True),
+        ]:
+            cell = build(variant, 6, hidden, dtype, seed=batch)
+            x = torch.randn(batch, 9, 6, dtype=dtype, requires_grad=True)
+            lengths = torch.randint(1, 10, (batch,))
+            layer = Recurrent(cell, reverse=reverse)
+            assert_same(layer, x, random_state(cell, batch), lengths, tol=TOL[dtype])
+    finally:
+        ext.set_serial_work(serial)
+        torch.set_num_threads(threads)
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

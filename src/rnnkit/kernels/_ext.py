@@ -34,7 +34,14 @@ def load() -> ModuleType | None:
         _module = cpp_extension.load(
             name=_NAME,
             sources=[str(_SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"],
+            extra_cflags=[
+                "-O3",
+                "-march=native",
+                "-fno-math-errno",
+                "-fno-trapping-math",
+                "-fopenmp",
+            ],
+            extra_ldflags=["-fopenmp"],
             verbose=os.environ.get("RNNKIT_VERBOSE_BUILD") == "1",
         )
     except Exception as err:  # any build failure means: use the reference loop

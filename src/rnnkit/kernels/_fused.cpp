@@ -18,6 +18,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/ParallelGuard.h>
+#include <omp.h>
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -100,8 +101,10 @@ Tensor linear(const Tensor& a, const Tensor& w, const Tensor& bias) {
       !c10::ParallelGuard::is_enabled()) {
     try {
       std::vector<c10::IValue> stack;
-      stack.emplace_back(a.contiguous());
-      stack.emplace_back(w.contiguous());
+      // Transposed views go in as they are: oneDNN reads strided operands, and a transposing
+      // copy of the (T*B, 4H) gate gradients cost more than the weight-gradient product itself.
+      stack.emplace_back(a);
+      stack.emplace_back(w);
       stack.emplace_back(bias.defined() ? c10::IValue(bias) : c10::IValue());
       stack.emplace_back(std::string("none"));
       stack.emplace_back(c10::List<std::optional<at::Scalar>>());
@@ -173,6 +176,13 @@ template <typename T> struct VecOf;
 template <> struct VecOf<float> { using type = vfloat; };
 template <> struct VecOf<double> { using type = vdouble; };
 
+// x in every lane. "x - 0" is x exactly (also for -0), so it compiles to one broadcast load; the
+// obvious "0 + x" is not x for x = -0 and costs an extra add per broadcast.
+template <typename V, typename T>
+inline V splat(T x) {
+  return x - V{};
+}
+
 template <typename T, int RB, int NV>
 inline int64_t small_gemm_blocks(T* out, int64_t ldo, const T* a, int64_t lda, const T* m,
                                  int64_t ldm, int64_t R, int64_t n0, int64_t C, bool accumulate) {
@@ -194,7 +204,7 @@ inline int64_t small_gemm_blocks(T* out, int64_t ldo, const T* a, int64_t lda, c
       const T* m1 = m0 + ldm;
 #pragma GCC unroll 4
       for (int r = 0; r < RB; ++r) {
-        const V s0 = V{} + a[r * lda + k], s1 = V{} + a[r * lda + k + 1];
+        const V s0 = splat<V>(a[r * lda + k]), s1 = splat<V>(a[r * lda + k + 1]);
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) {
           acc0[r][v] += s0 * *reinterpret_cast<const V*>(m0 + v * W);
@@ -206,7 +216,7 @@ inline int64_t small_gemm_blocks(T* out, int64_t ldo, const T* a, int64_t lda, c
       const T* m0 = m + k * ldm + n0;
 #pragma GCC unroll 4
       for (int r = 0; r < RB; ++r) {
-        const V s0 = V{} + a[r * lda + k];
+        const V s0 = splat<V>(a[r * lda + k]);
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc0[r][v] += s0 * *reinterpret_cast<const V*>(m0 + v * W);
       }
@@ -326,68 +336,220 @@ Tensor opt_or_undefined(const OptTensor& t) {
   return t.has_value() ? *t : Tensor();
 }
 
-// Weight gradient dW (N, K) = sum over (t, b) of D[t, b, :]^T X[t, b, :], as one GEMM.
+// Weight gradient dW (N, K) = sum over (t, b) of D[t, b, :]^T X[t, b, :], as one GEMM. oneDNN
+// computes the transposed product X^T D about 20 % faster than D^T X (both operands are
+// transposed views; measured at (3200, 2048) x (3200, 512)); the result is returned as a
+// transposed view, which autograd copies into the parameter's layout anyway.
 Tensor wgrad(const Tensor& d, const Tensor& x) {
   const int64_t N = d.size(-1), K = x.size(-1);
-  return linear(d.reshape({-1, N}).t(), x.reshape({-1, K}).t(), Tensor());
+  return linear(x.reshape({-1, K}).t(), d.reshape({-1, N}).t(), Tensor()).t();
 }
 
 // ----------------------------------------------------------------------------------------- LSTM
+//
+// The LSTM time loop is one parallel region for the whole sequence: each thread owns a fixed
+// slice of hidden units (blocks of one SIMD vector, W units) and per step computes, for all rows,
+// the recurrent product of its units' four gates and, with those still in registers' reach, the
+// cell update; a barrier per step publishes h_t. The recurrent weights are packed once per call so
+// that one block's four gates are adjacent: forward panel (H, 4, W) per block, backward panel
+// (4H, W) per block. No BLAS call, allocation or fork/join happens inside the loop: with per-step
+// BLAS calls the fixed costs (thread wake-up, weight reorder, an extra pass to add the product to
+// the gate rows) were what kept the LSTM behind oneDNN's fused LSTM at batch 32-64.
+
+constexpr int kMaxRows = kVecBytes == 64 ? 6 : 2;  // rows of a forward tile (registers: 4 per row)
+constexpr int kBwdRows = kVecBytes == 64 ? 6 : 2;  // backward tile: kBwdRows rows x kBwdBlocks
+constexpr int kBwdBlocks = kVecBytes == 64 ? 4 : 2;
+
+// Row tiles of at most `most` rows, as even as possible (32 rows: 6,6,5,5,5,5, not 6,6,6,6,6,2:
+// a tile of few rows is bound by its weight loads, not by its FMAs).
+template <typename Fn>
+inline void for_row_tiles(int64_t B, int64_t most, Fn&& fn) {
+  const int64_t n = (B + most - 1) / most;
+  int64_t b0 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t rows = B / n + (i < B % n ? 1 : 0);
+    fn(b0, rows);
+    b0 += rows;
+  }
+}
+
+// The team for a sequence loop: one thread for problems too small to share, else torch's count.
+int team_size(bool serial) {
+  if (serial || c10::ParallelGuard::is_enabled() || omp_in_parallel()) return 1;
+  return std::max(1, at::get_num_threads());
+}
+
+// w_hh (4H, H) -> (NB, H, 4, W): panel[jb][k][g][l] = w_hh[g*H + jb*W + l][k], zero-padded units.
+template <typename T>
+Tensor pack_forward(const Tensor& w_hh, int64_t H, int team) {
+  constexpr int64_t W = kVecBytes / sizeof(T);
+  const int64_t NB = (H + W - 1) / W;
+  Tensor packed = at::empty({NB, H, 4, W}, w_hh.options());
+  const T* w = w_hh.data_ptr<T>();
+  T* p = packed.data_ptr<T>();
+  // One (block, gate) at a time: W rows of w_hh read along k, written as (k, W) tiles.
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (int64_t bg = 0; bg < NB * 4; ++bg) {
+    const int64_t jb = bg / 4, g = bg % 4;
+    for (int64_t l = 0; l < W; ++l) {
+      const int64_t j = jb * W + l;
+      T* out = p + (jb * H * 4 + g) * W + l;
+      if (j < H) {
+        const T* row = w + (g * H + j) * H;
+        for (int64_t k = 0; k < H; ++k) out[k * 4 * W] = row[k];
+      } else {
+        for (int64_t k = 0; k < H; ++k) out[k * 4 * W] = T(0);
+      }
+    }
+  }
+  return packed;
+}
+
+// w_hh (4H, H) -> (4H, NB * W): the rows zero-padded to whole blocks. A backward tile reads the
+// vectors of its adjacent blocks as one contiguous run per k (one panel per block, 128 KB apart,
+// ran at half the forward's rate: the streams collided in the same L1 sets).
+template <typename T>
+Tensor pack_backward(const Tensor& w_hh, int64_t H) {
+  constexpr int64_t W = kVecBytes / sizeof(T);
+  const int64_t NB = (H + W - 1) / W;
+  if (NB * W == H) return w_hh;
+  Tensor pad = at::zeros({4 * H, NB * W}, w_hh.options());
+  pad.narrow(1, 0, H).copy_(w_hh);
+  return pad;
+}
+
+// acc[r][g] = sum_k h[r][k] * panel[k][g] for RB rows of h (leading dimension ldh). With few rows,
+// even and odd k go to separate sums so that the FMA latency is hidden.
+template <typename T, int RB>
+inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K,
+                             T out[][4][kVecBytes / sizeof(T)]) {
+  using V = typename VecOf<T>::type;
+  constexpr int W = kVecBytes / sizeof(T);
+  constexpr bool kSplit = RB <= 2;
+  V acc[RB][4], acc2[RB][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+    for (int g = 0; g < 4; ++g) acc[r][g] = acc2[r][g] = V{};
+  int64_t k = 0;
+  if constexpr (kSplit) {
+    for (; k + 2 <= K; k += 2) {
+      const V* w0 = reinterpret_cast<const V*>(panel + k * 4 * W);
+      const V* w1 = w0 + 4;
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const V s0 = splat<V>(h[r * ldh + k]), s1 = splat<V>(h[r * ldh + k + 1]);
+        for (int g = 0; g < 4; ++g) {
+          acc[r][g] += s0 * w0[g];
+          acc2[r][g] += s1 * w1[g];
+        }
+      }
+    }
+  }
+  for (; k < K; ++k) {
+    const V* w0 = reinterpret_cast<const V*>(panel + k * 4 * W);
+    const V a0 = w0[0], a1 = w0[1], a2 = w0[2], a3 = w0[3];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+      const V s = splat<V>(h[r * ldh + k]);
+      acc[r][0] += s * a0;
+      acc[r][1] += s * a1;
+      acc[r][2] += s * a2;
+      acc[r][3] += s * a3;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+    for (int g = 0; g < 4; ++g) *reinterpret_cast<V*>(out[r][g]) = acc[r][g] + acc2[r][g];
+}
+
+template <typename T>
+struct LSTMBuffers {
+  T* gates;      // (T, B, 4H): input projection + bias in, gate activations i, f, g, o out
+  T* hs;         // (T+1, B, H)
+  T* cs;         // (T+1, B, H)
+  T* tc;         // (T, B, H): phi(c_t)
+  T* ys;         // (T, B, H)
+  const T* pc;   // peephole weights (3H) or null
+  const int64_t* len;
+  int64_t NT, B, H;
+};
+
+// Rows b0..b0+RB of step t, units of block jb: product, then the cell update.
+template <typename T, int RB, bool PEEP, int PHI>
+void lstm_fwd_tile(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b0, int64_t jb) {
+  constexpr int W = kVecBytes / sizeof(T);
+  const int64_t B = s.B, H = s.H, G = 4 * H, j0 = jb * W, nv = std::min<int64_t>(W, H - j0);
+  alignas(64) T pre[RB][4][W];
+  const T* h = s.hs + (t * B + b0) * H;
+  lstm_fwd_product<T, RB>(panel, h, H, H, pre);
+  for (int r = 0; r < RB; ++r) {
+    const int64_t b = b0 + r;
+    T* gb = s.gates + (t * B + b) * G + j0;
+    const T* cb = s.cs + (t * B + b) * H + j0;
+    T* hn = s.hs + ((t + 1) * B + b) * H + j0;
+    T* cn = s.cs + ((t + 1) * B + b) * H + j0;
+    T* tcn = s.tc + (t * B + b) * H + j0;
+    T* y = s.ys + (t * B + b) * H + j0;
+    if (t < s.len[b]) {
+      const T* pc = PEEP ? s.pc + j0 : nullptr;
+#pragma GCC ivdep
+      for (int64_t l = 0; l < nv; ++l) {
+        T ai = gb[l] + pre[r][0][l], af = gb[H + l] + pre[r][1][l];
+        if constexpr (PEEP) {
+          ai += pc[l] * cb[l];
+          af += pc[H + l] * cb[l];
+        }
+        const T i = sigmoid_(ai), f = sigmoid_(af), gg = tanh_(gb[2 * H + l] + pre[r][2][l]);
+        const T c2 = f * cb[l] + i * gg;
+        T ao = gb[3 * H + l] + pre[r][3][l];
+        if constexpr (PEEP) ao += pc[2 * H + l] * c2;
+        const T o = sigmoid_(ao);
+        const T ph = act<PHI>(c2);
+        gb[l] = i;
+        gb[H + l] = f;
+        gb[2 * H + l] = gg;
+        gb[3 * H + l] = o;
+        cn[l] = c2;
+        tcn[l] = ph;
+        hn[l] = o * ph;
+        y[l] = o * ph;
+      }
+    } else {  // ended: keep the state, output and save zeros
+      for (int g = 0; g < 4; ++g) std::fill(gb + g * H, gb + g * H + nv, T(0));
+      std::copy(h + r * H + j0, h + r * H + j0 + nv, hn);
+      std::copy(cb, cb + nv, cn);
+      std::fill(tcn, tcn + nv, T(0));
+      std::fill(y, y + nv, T(0));
+    }
+  }
+}
+
+template <typename T, int RB, bool PEEP, int PHI>
+void lstm_fwd_rows(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b0, int64_t rows,
+                   int64_t jb) {
+  if constexpr (RB > 0) {
+    if (rows == RB) lstm_fwd_tile<T, RB, PEEP, PHI>(s, panel, t, b0, jb);
+    else lstm_fwd_rows<T, RB - 1, PEEP, PHI>(s, panel, t, b0, rows, jb);
+  }
+}
 
 template <typename T, bool PEEP, int PHI>
-void lstm_forward_loop(Tensor& gates, Tensor& hs, Tensor& cs, Tensor& tc, Tensor& ys,
-                       const Tensor& w_hh, const Tensor& wt_hh, const Tensor& w_ch,
-                       const std::vector<int64_t>& len) {
-  const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2), G = 4 * H;
-  T* gp = gates.data_ptr<T>();
-  T* hp = hs.data_ptr<T>();
-  T* cp = cs.data_ptr<T>();
-  T* tp = tc.data_ptr<T>();
-  T* yp = ys.data_ptr<T>();
-  const T* wt = wt_hh.data_ptr<T>();
-  const T* pc = PEEP ? w_ch.data_ptr<T>() : nullptr;
-  for (int64_t t = 0; t < NT; ++t) {
-    T* g = gp + t * B * G;
-    const T* h = hp + t * B * H;
-    mm_nt<T>(g, G, h, H, w_hh, wt, G, B, H, G, true);
-    const T* c = cp + t * B * H;
-    T* hn = hp + (t + 1) * B * H;
-    T* cn = cp + (t + 1) * B * H;
-    T* tcn = tp + t * B * H;
-    T* y = yp + t * B * H;
-    for (int64_t b = 0; b < B; ++b) {
-      T* gb = g + b * G;
-      const T* cb = c + b * H;
-      if (t < len[b]) {
-#pragma GCC ivdep
-        for (int64_t j = 0; j < H; ++j) {
-          T ai = gb[j], af = gb[H + j];
-          if constexpr (PEEP) {
-            ai += pc[j] * cb[j];
-            af += pc[H + j] * cb[j];
-          }
-          const T i = sigmoid_(ai), f = sigmoid_(af), gg = tanh_(gb[2 * H + j]);
-          const T c2 = f * cb[j] + i * gg;
-          T ao = gb[3 * H + j];
-          if constexpr (PEEP) ao += pc[2 * H + j] * c2;
-          const T o = sigmoid_(ao);
-          const T ph = act<PHI>(c2);
-          gb[j] = i;
-          gb[H + j] = f;
-          gb[2 * H + j] = gg;
-          gb[3 * H + j] = o;
-          cn[b * H + j] = c2;
-          tcn[b * H + j] = ph;
-          hn[b * H + j] = o * ph;
-          y[b * H + j] = o * ph;
-        }
-      } else {
-        std::fill(gb, gb + G, T(0));
-        std::copy(h + b * H, h + (b + 1) * H, hn + b * H);
-        std::copy(cb, cb + H, cn + b * H);
-        std::fill(tcn + b * H, tcn + (b + 1) * H, T(0));
-        std::fill(y + b * H, y + (b + 1) * H, T(0));
+void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) {
+  constexpr int W = kVecBytes / sizeof(T);
+  const int64_t NB = (s.H + W - 1) / W;
+  const T* pk = packed.data_ptr<T>();
+#pragma omp parallel num_threads(team)
+  {
+    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
+    for (int64_t t = 0; t < s.NT; ++t) {
+      for (int64_t jb = jb0; jb < jb1; ++jb) {
+        const T* panel = pk + jb * s.H * 4 * W;
+        for_row_tiles(s.B, kMaxRows, [&](int64_t b0, int64_t rows) {
+          lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, panel, t, b0, rows, jb);
+        });
       }
+#pragma omp barrier
     }
   }
 }
@@ -399,8 +561,10 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  const OptTensor& b_hh, const OptTensor& w_ch,
                                  const OptTensor& lengths, bool identity_cell,
                                  const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
+  (void)wt_hh_given;
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
-  SerialScope serial(is_small(B, H, 4 * H));
+  const bool small = is_small(B, H, 4 * H);
+  SerialScope serial(small);
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
@@ -411,81 +575,172 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
   cs[0].copy_(c0);
   Tensor tc = at::empty({NT, B, H}, x.options());
   Tensor ys = at::empty({NT, B, H}, x.options());
-  Tensor whh = w_hh.contiguous();
-  Tensor wt = wt_hh_given.has_value() ? *wt_hh_given : whh.t().contiguous();  // (H, 4H)
   Tensor wch = w_ch.has_value() ? w_ch->contiguous() : Tensor();
   auto len = lengths_of(lengths, B, NT);
   const bool peep = wch.defined();
+  const int team = team_size(small);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
-    if (peep && identity_cell)
-      lstm_forward_loop<scalar_t, true, IDENTITY>(gates, hs, cs, tc, ys, whh, wt, wch, len);
-    else if (peep)
-      lstm_forward_loop<scalar_t, true, TANH>(gates, hs, cs, tc, ys, whh, wt, wch, len);
-    else if (identity_cell)
-      lstm_forward_loop<scalar_t, false, IDENTITY>(gates, hs, cs, tc, ys, whh, wt, wch, len);
-    else
-      lstm_forward_loop<scalar_t, false, TANH>(gates, hs, cs, tc, ys, whh, wt, wch, len);
+    Tensor packed = pack_forward<scalar_t>(w_hh.contiguous(), H, team);
+    LSTMBuffers<scalar_t> s{gates.data_ptr<scalar_t>(), hs.data_ptr<scalar_t>(),
+                            cs.data_ptr<scalar_t>(),    tc.data_ptr<scalar_t>(),
+                            ys.data_ptr<scalar_t>(),    peep ? wch.data_ptr<scalar_t>() : nullptr,
+                            len.data(),                 NT,
+                            B,                          H};
+    if (peep && identity_cell) lstm_forward_loop<scalar_t, true, IDENTITY>(s, packed, team);
+    else if (peep) lstm_forward_loop<scalar_t, true, TANH>(s, packed, team);
+    else if (identity_cell) lstm_forward_loop<scalar_t, false, IDENTITY>(s, packed, team);
+    else lstm_forward_loop<scalar_t, false, TANH>(s, packed, team);
   });
   return {ys, hs[NT].clone(), cs[NT].clone(), hs, cs, gates, tc, xt};
 }
 
+template <typename T>
+struct LSTMGrads {
+  T* dg;          // (T, B, 4H): gate pre-activation gradients
+  T* dh;          // (B, H): gradient of the state entering the step being processed
+  T* dc;          // (B, H)
+  const T* gy;    // (T, B, H)
+  const T* gates; // (T, B, 4H) activations
+  const T* cs;    // (T+1, B, H)
+  const T* tc;    // (T, B, H)
+  const T* pc;
+  T* dbias;       // (4H) or null: the bias gradient, summed here rather than in a pass over dg
+  T* dpeep;       // (3H) or null: the peephole gradient, likewise
+  const int64_t* len;
+  int64_t NT, B, H;
+};
+
+// Step t's gate gradients for row b, units j0..j0+nv, from dh[b] (the gradient of h_{t+1}).
 template <typename T, bool PEEP, int PHI>
-void lstm_backward_loop(Tensor& dg, Tensor& dh, Tensor& dc, const Tensor& gy, const Tensor& hs,
-                        const Tensor& cs, const Tensor& gates, const Tensor& tc,
-                        const Tensor& w_hh, const Tensor& w_ch, const std::vector<int64_t>& len) {
-  const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2), G = 4 * H;
-  T* dgp = dg.data_ptr<T>();
-  T* dhp = dh.data_ptr<T>();
-  T* dcp = dc.data_ptr<T>();
-  const T* gyp = gy.data_ptr<T>();
-  const T* cp = cs.data_ptr<T>();
-  const T* ap = gates.data_ptr<T>();
-  const T* tp = tc.data_ptr<T>();
-  const T* pc = PEEP ? w_ch.data_ptr<T>() : nullptr;
-  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
-  for (int64_t t = NT - 1; t >= 0; --t) {
-    T* d = dgp + t * B * G;
-    const T* a = ap + t * B * G;
-    const T* c = cp + t * B * H;
-    const T* cn = cp + (t + 1) * B * H;
-    const T* tcn = tp + t * B * H;
-    const T* gyt = gyp + t * B * H;
-    for (int64_t b = 0; b < B; ++b) {
-      T* db = d + b * G;
-      T* dhb = dhp + b * H;
-      T* dcb = dcp + b * H;
-      const T* gyb = gyt + b * H;
-      if (t < len[b]) {
-        const T* ab = a + b * G;
-        const T* cb = c + b * H;
-        const T* cnb = cn + b * H;
-        const T* tcb = tcn + b * H;
+inline void lstm_bwd_units(const LSTMGrads<T>& s, int64_t t, int64_t b, int64_t j0, int64_t nv) {
+  const int64_t B = s.B, H = s.H, G = 4 * H;
+  T* db = s.dg + (t * B + b) * G + j0;
+  if (t >= s.len[b]) {  // ended: zero gate gradients, dh and dc pass through
+    for (int g = 0; g < 4; ++g) std::fill(db + g * H, db + g * H + nv, T(0));
+    return;
+  }
+  T* dhb = s.dh + b * H + j0;
+  T* dcb = s.dc + b * H + j0;
+  const T* gyb = s.gy + (t * B + b) * H + j0;
+  const T* ab = s.gates + (t * B + b) * G + j0;
+  const T* cb = s.cs + (t * B + b) * H + j0;
+  const T* tcb = s.tc + (t * B + b) * H + j0;
+  const T* pc = PEEP ? s.pc + j0 : nullptr;
+  const T* cnb = s.cs + ((t + 1) * B + b) * H + j0;
+  T* sb = s.dbias ? s.dbias + j0 : nullptr;
+  T* sp = PEEP ? s.dpeep + j0 : nullptr;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < H; ++j) {
-          const T i = ab[j], f = ab[H + j], gg = ab[2 * H + j], o = ab[3 * H + j];
-          const T dht = dhb[j] + gyb[j];
-          const T ph = tcb[j];
-          const T dop = dht * ph * o * (T(1) - o);
-          T dct = dcb[j] + dht * o * dact<PHI>(ph);
-          if constexpr (PEEP) dct += dop * pc[2 * H + j];
-          const T dip = dct * gg * i * (T(1) - i);
-          const T dfp = dct * cb[j] * f * (T(1) - f);
-          const T dgp_ = dct * i * (T(1) - gg * gg);
-          T dcprev = dct * f;
-          if constexpr (PEEP) dcprev += dip * pc[j] + dfp * pc[H + j];
-          (void)cnb;
-          db[j] = dip;
-          db[H + j] = dfp;
-          db[2 * H + j] = dgp_;
-          db[3 * H + j] = dop;
-          dcb[j] = dcprev;
-          dhb[j] = T(0);
-        }
-      } else {
-        std::fill(db, db + G, T(0));
-      }
+  for (int64_t j = 0; j < nv; ++j) {
+    const T i = ab[j], f = ab[H + j], gg = ab[2 * H + j], o = ab[3 * H + j];
+    const T dht = dhb[j] + gyb[j];
+    const T ph = tcb[j];
+    const T dop = dht * ph * o * (T(1) - o);
+    T dct = dcb[j] + dht * o * dact<PHI>(ph);
+    if constexpr (PEEP) dct += dop * pc[2 * H + j];
+    const T dip = dct * gg * i * (T(1) - i);
+    const T dfp = dct * cb[j] * f * (T(1) - f);
+    const T dgp_ = dct * i * (T(1) - gg * gg);
+    T dcprev = dct * f;
+    if constexpr (PEEP) dcprev += dip * pc[j] + dfp * pc[H + j];
+    db[j] = dip;
+    db[H + j] = dfp;
+    db[2 * H + j] = dgp_;
+    db[3 * H + j] = dop;
+    dcb[j] = dcprev;
+    if (sb) {
+      sb[j] += dip;
+      sb[H + j] += dfp;
+      sb[2 * H + j] += dgp_;
+      sb[3 * H + j] += dop;
     }
-    mm_nn<T>(dhp, H, d, G, w_hh, wt, B, G, H, true);
+    if constexpr (PEEP) {
+      sp[j] += dip * cb[j];
+      sp[H + j] += dfp * cb[j];
+      sp[2 * H + j] += dop * cnb[j];
+    }
+  }
+}
+
+// Rows b0..b0+RB, blocks jb0..jb0+NBK: dh = dg_t @ w_hh for the rows still running at step t,
+// then step t-1's gate gradients for those units (t-1 = -1: only dh, the gradient of h_0).
+template <typename T, int RB, int NBK, bool PEEP, int PHI>
+void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, int64_t jb0) {
+  using V = typename VecOf<T>::type;
+  constexpr int W = kVecBytes / sizeof(T);
+  const int64_t B = s.B, H = s.H, G = 4 * H;
+  V acc[RB][NBK];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+    for (int q = 0; q < NBK; ++q) acc[r][q] = V{};
+  const T* d = s.dg + (t * B + b0) * G;
+  const int64_t ldp = (H + W - 1) / W * W;
+  const T* p = pk + jb0 * W;
+  for (int64_t k = 0; k < G; ++k) {
+    V w[NBK];
+#pragma GCC unroll 8
+    for (int q = 0; q < NBK; ++q) w[q] = *reinterpret_cast<const V*>(p + k * ldp + q * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) {
+      const V x = splat<V>(d[r * G + k]);
+      for (int q = 0; q < NBK; ++q) acc[r][q] += x * w[q];
+    }
+  }
+  for (int r = 0; r < RB; ++r) {
+    const int64_t b = b0 + r;
+    if (t >= s.len[b]) continue;  // ended at t: dh passes through
+    for (int q = 0; q < NBK; ++q) {
+      const int64_t j0 = (jb0 + q) * W, nv = std::min<int64_t>(W, H - j0);
+      alignas(64) T tmp[W];
+      *reinterpret_cast<V*>(tmp) = acc[r][q];
+      std::copy(tmp, tmp + nv, s.dh + b * H + j0);
+    }
+  }
+  if (t == 0) return;
+  for (int r = 0; r < RB; ++r)
+    for (int q = 0; q < NBK; ++q) {
+      const int64_t j0 = (jb0 + q) * W;
+      lstm_bwd_units<T, PEEP, PHI>(s, t - 1, b0 + r, j0, std::min<int64_t>(W, H - j0));
+    }
+}
+
+template <typename T, int RB, int NBK, bool PEEP, int PHI>
+void lstm_bwd_rows(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, int64_t rows,
+                   int64_t jb0) {
+  if constexpr (RB > 0) {
+    if (rows == RB) lstm_bwd_tile<T, RB, NBK, PEEP, PHI>(s, pk, t, b0, jb0);
+    else lstm_bwd_rows<T, RB - 1, NBK, PEEP, PHI>(s, pk, t, b0, rows, jb0);
+  }
+}
+
+template <typename T, int NBK, bool PEEP, int PHI>
+void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t jb0, int64_t nblk) {
+  if constexpr (NBK > 0) {
+    for (; nblk >= NBK; nblk -= NBK, jb0 += NBK)
+      for_row_tiles(s.B, kBwdRows, [&](int64_t b0, int64_t rows) {
+        lstm_bwd_rows<T, kBwdRows, NBK, PEEP, PHI>(s, pk, t, b0, rows, jb0);
+      });
+    if (nblk > 0) lstm_bwd_blocks<T, NBK / 2, PEEP, PHI>(s, pk, t, jb0, nblk);
+  }
+}
+
+template <typename T, bool PEEP, int PHI>
+void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
+  constexpr int W = kVecBytes / sizeof(T);
+  const int64_t NB = (s.H + W - 1) / W;
+  const T* pk = packed.data_ptr<T>();
+  if (s.NT == 0) return;
+#pragma omp parallel num_threads(team)
+  {
+    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t jb = jb0; jb < jb1; ++jb)
+        lstm_bwd_units<T, PEEP, PHI>(s, s.NT - 1, b, jb * W, std::min<int64_t>(W, s.H - jb * W));
+#pragma omp barrier
+    for (int64_t t = s.NT - 1; t >= 0; --t) {
+      lstm_bwd_blocks<T, kBwdBlocks, PEEP, PHI>(s, pk, t, jb0, jb1 - jb0);
+#pragma omp barrier
+    }
   }
 }
 
@@ -496,36 +751,36 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
                                   const Tensor& w_hh, bool has_bias, const OptTensor& w_ch,
                                   const OptTensor& lengths, bool identity_cell) {
   const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2);
-  SerialScope serial(is_small(B, H, 4 * H));
+  const bool small = is_small(B, H, 4 * H);
+  SerialScope serial(small);
   Tensor gy = time_major(grad_ys);
   Tensor dg = at::empty_like(gates);
   Tensor dh = grad_h.contiguous().clone();
   Tensor dc = grad_c.contiguous().clone();
-  Tensor whh = w_hh.contiguous();
   Tensor wch = w_ch.has_value() ? w_ch->contiguous() : Tensor();
   auto len = lengths_of(lengths, B, NT);
   const bool peep = wch.defined();
+  const int team = team_size(small);
+  Tensor db = has_bias ? at::zeros({4 * H}, gates.options()) : Tensor();
+  Tensor dwch = peep ? at::zeros({3 * H}, gates.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
-    if (peep && identity_cell)
-      lstm_backward_loop<scalar_t, true, IDENTITY>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
-    else if (peep)
-      lstm_backward_loop<scalar_t, true, TANH>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
-    else if (identity_cell)
-      lstm_backward_loop<scalar_t, false, IDENTITY>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
-    else
-      lstm_backward_loop<scalar_t, false, TANH>(dg, dh, dc, gy, hs, cs, gates, tc, whh, wch, len);
+    Tensor packed = pack_backward<scalar_t>(w_hh.contiguous(), H);
+    LSTMGrads<scalar_t> s{dg.data_ptr<scalar_t>(),    dh.data_ptr<scalar_t>(),
+                          dc.data_ptr<scalar_t>(),    gy.data_ptr<scalar_t>(),
+                          gates.data_ptr<scalar_t>(), cs.data_ptr<scalar_t>(),
+                          tc.data_ptr<scalar_t>(),    peep ? wch.data_ptr<scalar_t>() : nullptr,
+                          has_bias ? db.data_ptr<scalar_t>() : nullptr,
+                          peep ? dwch.data_ptr<scalar_t>() : nullptr,
+                          len.data(),                 NT,
+                          B,                          H};
+    if (peep && identity_cell) lstm_backward_loop<scalar_t, true, IDENTITY>(s, packed, team);
+    else if (peep) lstm_backward_loop<scalar_t, true, TANH>(s, packed, team);
+    else if (identity_cell) lstm_backward_loop<scalar_t, false, IDENTITY>(s, packed, team);
+    else lstm_backward_loop<scalar_t, false, TANH>(s, packed, team);
   });
   Tensor dx = linear(dg.view({NT * B, 4 * H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   Tensor dw_ih = wgrad(dg, xt);
   Tensor dw_hh = wgrad(dg, hs.narrow(0, 0, NT));
-  Tensor db = has_bias ? dg.view({NT * B, 4 * H}).sum(0) : Tensor();
-  Tensor dwch;
-  if (peep) {
-    Tensor c_prev = cs.narrow(0, 0, NT), c_new = cs.narrow(0, 1, NT);
-    dwch = at::cat({(dg.narrow(2, 0, H) * c_prev).sum({0, 1}),
-                    (dg.narrow(2, H, H) * c_prev).sum({0, 1}),
-                    (dg.narrow(2, 3 * H, H) * c_new).sum({0, 1})});
-  }
   return {dx, dh, dc, dw_ih, dw_hh, db, has_bias ? db.clone() : db, dwch};
 }
 

@@ -93,6 +93,14 @@ bool hand_product(int64_t B, int64_t K, int64_t N) {
 // without oneDNN, uses at::mm (MKL).
 bool g_onednn = true;
 
+// A matrix oneDNN multiplies at full speed: row-major or the transpose of row-major, without
+// gaps between rows. A transposed view goes in as it is (a transposing copy of the (T*B, 4H) gate
+// gradients cost more than the weight-gradient product itself); any other strides are copied,
+// since oneDNN takes those to its reference kernel (measured 100x slower).
+Tensor dense(const Tensor& m) {
+  return m.is_contiguous() || m.t().is_contiguous() ? m : m.contiguous();
+}
+
 Tensor linear(const Tensor& a, const Tensor& w, const Tensor& bias) {
   static const std::optional<c10::OperatorHandle> onednn =
       c10::Dispatcher::singleton().findOp({"mkldnn::_linear_pointwise", ""});
@@ -101,10 +109,8 @@ Tensor linear(const Tensor& a, const Tensor& w, const Tensor& bias) {
       !c10::ParallelGuard::is_enabled()) {
     try {
       std::vector<c10::IValue> stack;
-      // Transposed views go in as they are: oneDNN reads strided operands, and a transposing
-      // copy of the (T*B, 4H) gate gradients cost more than the weight-gradient product itself.
-      stack.emplace_back(a);
-      stack.emplace_back(w);
+      stack.emplace_back(dense(a));
+      stack.emplace_back(dense(w));
       stack.emplace_back(bias.defined() ? c10::IValue(bias) : c10::IValue());
       stack.emplace_back(std::string("none"));
       stack.emplace_back(c10::List<std::optional<at::Scalar>>());

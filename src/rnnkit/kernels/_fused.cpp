@@ -21,11 +21,16 @@
 #include <omp.h>
 #include <torch/extension.h>
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -83,6 +88,22 @@ class SerialScope {
 
 bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_serial_work; }
 
+// The products over the whole sequence (input projection, dx, weight gradients) are large even
+// when each step is small: at batch 4, hidden 64 and 1000 steps the LSTM's input projection is
+// 65M multiply-adds, 1.3 ms on one thread of MKL and 0.3 ms on oneDNN with two. So a call runs
+// serially only if these are small too; a small time loop runs on the calling thread either way
+// (hand-written products, and a team of one for the LSTM loop).
+int64_t g_serial_sequence_work = 1 << 22;
+bool is_small_sequence(int64_t rows, int64_t K, int64_t N) {
+  return rows * K * N <= g_serial_sequence_work;
+}
+
+// The team for a sequence loop: one thread for problems too small to share, else torch's count.
+int team_size(bool serial) {
+  if (serial || c10::ParallelGuard::is_enabled() || omp_in_parallel()) return 1;
+  return std::max(1, at::get_num_threads());
+}
+
 bool hand_product(int64_t B, int64_t K, int64_t N) {
   return B * K * N <= (at::get_num_threads() > 1 ? g_small_work_threaded : g_small_work);
 }
@@ -126,7 +147,11 @@ Tensor linear(const Tensor& a, const Tensor& w, const Tensor& bias) {
 
 // exp for float, branch-free so that the elementwise loops vectorise (Cephes expf polynomial,
 // about 2 ulp). NaN stays NaN.
-inline float exp_fast(float x) {
+// Always inlined, like the activations below: a call in the elementwise loops stops their
+// vectorisation (GCC once left exp_fast out of line inside an OpenMP region: 3x slower).
+#define RNNKIT_INLINE inline __attribute__((always_inline))
+
+RNNKIT_INLINE float exp_fast(float x) {
   float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   float n = std::floor(xc * 1.44269504088896341f + 0.5f);
   float r = xc - n * 0.693359375f;
@@ -146,13 +171,13 @@ inline float exp_fast(float x) {
   return x == x ? res : x;
 }
 
-inline float sigmoid_(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
-inline float tanh_(float x) { return 1.0f - 2.0f / (1.0f + exp_fast(2.0f * x)); }
-inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-inline double tanh_(double x) { return std::tanh(x); }
+RNNKIT_INLINE float sigmoid_(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+RNNKIT_INLINE float tanh_(float x) { return 1.0f - 2.0f / (1.0f + exp_fast(2.0f * x)); }
+RNNKIT_INLINE double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+RNNKIT_INLINE double tanh_(double x) { return std::tanh(x); }
 
 template <int A, typename T>
-inline T act(T x) {
+RNNKIT_INLINE T act(T x) {
   if constexpr (A == TANH) return tanh_(x);
   else if constexpr (A == SIGMOID) return sigmoid_(x);
   else if constexpr (A == RELU) return x > T(0) ? x : T(0);
@@ -161,7 +186,7 @@ inline T act(T x) {
 
 // Derivative of the activation, from its output y = act(x).
 template <int A, typename T>
-inline T dact(T y) {
+RNNKIT_INLINE T dact(T y) {
   if constexpr (A == TANH) return T(1) - y * y;
   else if constexpr (A == SIGMOID) return y * (T(1) - y);
   else if constexpr (A == RELU) return y > T(0) ? T(1) : T(0);
@@ -342,13 +367,42 @@ Tensor opt_or_undefined(const OptTensor& t) {
   return t.has_value() ? *t : Tensor();
 }
 
+// m (R, C) -> its transpose (C, R), contiguous, in 32 x 32 tiles on torch's threads. oneDNN takes
+// its input operand contiguous and made the transposed view so with torch's copy: 0.3 ms for
+// the (3200, 128) inputs of the weight gradients at 32x100x128x128, 8 % of a training step.
+template <typename T>
+void transpose_tiles(const T* in, T* out, int64_t R, int64_t C, int team) {
+  constexpr int64_t S = 32;
+  const int64_t tiles_r = (R + S - 1) / S, tiles_c = (C + S - 1) / S;
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (int64_t tile = 0; tile < tiles_r * tiles_c; ++tile) {
+    const int64_t r0 = tile / tiles_c * S, c0 = tile % tiles_c * S;
+    const int64_t r1 = std::min(R, r0 + S), c1 = std::min(C, c0 + S);
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t r = r0; r < r1; ++r) out[c * R + r] = in[r * C + c];
+  }
+}
+
+Tensor transposed(const Tensor& m) {
+  Tensor src = m.contiguous();
+  Tensor out = at::empty({m.size(1), m.size(0)}, m.options());
+  const int team = src.numel() < (1 << 16) ? 1 : team_size(false);
+  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "transposed", [&] {
+    transpose_tiles<scalar_t>(src.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), m.size(0),
+                              m.size(1), team);
+  });
+  return out;
+}
+
 // Weight gradient dW (N, K) = sum over (t, b) of D[t, b, :]^T X[t, b, :], as one GEMM. oneDNN
-// computes the transposed product X^T D about 20 % faster than D^T X (both operands are
-// transposed views; measured at (3200, 2048) x (3200, 512)); the result is returned as a
-// transposed view, which autograd copies into the parameter's layout anyway.
+// computes the transposed product X^T D about 20 % faster than D^T X (measured at (3200, 2048)
+// x (3200, 512)); the result is returned as a transposed view, which autograd copies into the
+// parameter's layout anyway. float64 goes to MKL, which reads transposed operands in place.
 Tensor wgrad(const Tensor& d, const Tensor& x) {
   const int64_t N = d.size(-1), K = x.size(-1);
-  return linear(x.reshape({-1, K}).t(), d.reshape({-1, N}).t(), Tensor()).t();
+  Tensor x2 = x.reshape({-1, K});
+  Tensor xt = x.scalar_type() == at::kFloat && g_onednn ? transposed(x2) : x2.t();
+  return linear(xt, d.reshape({-1, N}).t(), Tensor()).t();
 }
 
 // ----------------------------------------------------------------------------------------- LSTM
@@ -379,11 +433,32 @@ inline void for_row_tiles(int64_t B, int64_t most, Fn&& fn) {
   }
 }
 
-// The team for a sequence loop: one thread for problems too small to share, else torch's count.
-int team_size(bool serial) {
-  if (serial || c10::ParallelGuard::is_enabled() || omp_in_parallel()) return 1;
-  return std::max(1, at::get_num_threads());
-}
+// The per-step barrier of a team in a time loop. libgomp's barrier cost about 0.7 us per step
+// on 2 cores, more than a whole step's arithmetic at batch 4, hidden 64; this one is a counter and
+// a generation number in shared memory. A waiter that spins long (its partner descheduled on a
+// busy machine) yields its core instead of burning it.
+class SpinBarrier {
+ public:
+  void set_size(int n) { n_ = n; }
+  void wait() {
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < (1 << 14)) _mm_pause();
+      else std::this_thread::yield();
+    }
+  }
+
+ private:
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<int> generation_{0};
+  int n_ = 1;
+};
+
 
 // w_hh (4H, H) -> (NB, H, 4, W): panel[jb][k][g][l] = w_hh[g*H + jb*W + l][k], zero-padded units.
 template <typename T>
@@ -411,24 +486,25 @@ Tensor pack_forward(const Tensor& w_hh, int64_t H, int team) {
   return packed;
 }
 
-// w_hh (4H, H) -> (4H, NB * W): the rows zero-padded to whole blocks. A backward tile reads the
-// vectors of its adjacent blocks as one contiguous run per k (one panel per block, 128 KB apart,
-// ran at half the forward's rate: the streams collided in the same L1 sets).
+// w_hh (4H, H) -> (NG, 4H, kBwdBlocks * W): groups of kBwdBlocks blocks, zero-padded, so that a
+// backward tile reads its blocks' vectors for one k as one contiguous run and consecutive k as
+// consecutive runs. (Reading them from the rows of w_hh, 2 KB apart at H = 512, put the weight
+// stream and the gate-gradient rows into the same few L1 sets: the backward loop ran 40 %
+// slower than the forward one.)
 template <typename T>
 Tensor pack_backward(const Tensor& w_hh, int64_t H) {
-  constexpr int64_t W = kVecBytes / sizeof(T);
-  const int64_t NB = (H + W - 1) / W;
-  if (NB * W == H) return w_hh;
-  Tensor pad = at::zeros({4 * H, NB * W}, w_hh.options());
+  constexpr int64_t W = kVecBytes / sizeof(T), GW = kBwdBlocks * W;
+  const int64_t NG = (H + GW - 1) / GW;
+  Tensor pad = at::zeros({4 * H, NG * GW}, w_hh.options());
   pad.narrow(1, 0, H).copy_(w_hh);
-  return pad;
+  return pad.view({4 * H, NG, GW}).permute({1, 0, 2}).contiguous();
 }
 
 // acc[r][g] = sum_k h[r][k] * panel[k][g] for RB rows of h (leading dimension ldh). With few rows,
 // even and odd k go to separate sums so that the FMA latency is hidden.
 template <typename T, int RB>
-inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K,
-                             T out[][4][kVecBytes / sizeof(T)]) {
+inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K, T* out,
+                             int64_t ldo) {
   using V = typename VecOf<T>::type;
   constexpr int W = kVecBytes / sizeof(T);
   constexpr bool kSplit = RB <= 2;
@@ -465,7 +541,8 @@ inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K,
   }
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
-    for (int g = 0; g < 4; ++g) *reinterpret_cast<V*>(out[r][g]) = acc[r][g] + acc2[r][g];
+    for (int g = 0; g < 4; ++g)
+      *reinterpret_cast<V*>(out + (r * 4 + g) * ldo) = acc[r][g] + acc2[r][g];
 }
 
 template <typename T>
@@ -480,16 +557,22 @@ struct LSTMBuffers {
   int64_t NT, B, H;
 };
 
-// Rows b0..b0+RB of step t, units of block jb: product, then the cell update.
+// Step t, rows b0..b0+RB, the thread's blocks jb0..jb1: the products block by block into pre
+// (RB, 4, U), then the cell update as one pass over all those units. (Updating each block right
+// after its product left one vector per pass: its chain of exp and divide latencies idled the
+// core at batch 1.)
 template <typename T, int RB, bool PEEP, int PHI>
-void lstm_fwd_tile(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b0, int64_t jb) {
+void lstm_fwd_tile(const LSTMBuffers<T>& s, const T* pk, T* pre, int64_t t, int64_t b0,
+                   int64_t jb0, int64_t jb1) {
   constexpr int W = kVecBytes / sizeof(T);
-  const int64_t B = s.B, H = s.H, G = 4 * H, j0 = jb * W, nv = std::min<int64_t>(W, H - j0);
-  alignas(64) T pre[RB][4][W];
+  const int64_t B = s.B, H = s.H, G = 4 * H, U = (jb1 - jb0) * W;
+  const int64_t j0 = jb0 * W, nv = std::min(H, jb1 * W) - j0;
   const T* h = s.hs + (t * B + b0) * H;
-  lstm_fwd_product<T, RB>(panel, h, H, H, pre);
+  for (int64_t jb = jb0; jb < jb1; ++jb)
+    lstm_fwd_product<T, RB>(pk + jb * H * 4 * W, h, H, H, pre + (jb - jb0) * W, U);
   for (int r = 0; r < RB; ++r) {
     const int64_t b = b0 + r;
+    const T* pr = pre + r * 4 * U;
     T* gb = s.gates + (t * B + b) * G + j0;
     const T* cb = s.cs + (t * B + b) * H + j0;
     T* hn = s.hs + ((t + 1) * B + b) * H + j0;
@@ -500,14 +583,14 @@ void lstm_fwd_tile(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b
       const T* pc = PEEP ? s.pc + j0 : nullptr;
 #pragma GCC ivdep
       for (int64_t l = 0; l < nv; ++l) {
-        T ai = gb[l] + pre[r][0][l], af = gb[H + l] + pre[r][1][l];
+        T ai = gb[l] + pr[l], af = gb[H + l] + pr[U + l];
         if constexpr (PEEP) {
           ai += pc[l] * cb[l];
           af += pc[H + l] * cb[l];
         }
-        const T i = sigmoid_(ai), f = sigmoid_(af), gg = tanh_(gb[2 * H + l] + pre[r][2][l]);
+        const T i = sigmoid_(ai), f = sigmoid_(af), gg = tanh_(gb[2 * H + l] + pr[2 * U + l]);
         const T c2 = f * cb[l] + i * gg;
-        T ao = gb[3 * H + l] + pre[r][3][l];
+        T ao = gb[3 * H + l] + pr[3 * U + l];
         if constexpr (PEEP) ao += pc[2 * H + l] * c2;
         const T o = sigmoid_(ao);
         const T ph = act<PHI>(c2);
@@ -531,31 +614,47 @@ void lstm_fwd_tile(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b
 }
 
 template <typename T, int RB, bool PEEP, int PHI>
-void lstm_fwd_rows(const LSTMBuffers<T>& s, const T* panel, int64_t t, int64_t b0, int64_t rows,
-                   int64_t jb) {
+void lstm_fwd_rows(const LSTMBuffers<T>& s, const T* pk, T* pre, int64_t t, int64_t b0,
+                   int64_t rows, int64_t jb0, int64_t jb1) {
   if constexpr (RB > 0) {
-    if (rows == RB) lstm_fwd_tile<T, RB, PEEP, PHI>(s, panel, t, b0, jb);
-    else lstm_fwd_rows<T, RB - 1, PEEP, PHI>(s, panel, t, b0, rows, jb);
+    if (rows == RB) lstm_fwd_tile<T, RB, PEEP, PHI>(s, pk, pre, t, b0, jb0, jb1);
+    else lstm_fwd_rows<T, RB - 1, PEEP, PHI>(s, pk, pre, t, b0, rows, jb0, jb1);
   }
 }
+
+// A 64-byte aligned scratch array owned by one thread.
+template <typename T>
+struct Scratch {
+  explicit Scratch(int64_t n)
+      : p(static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64 + 1) * 64))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* p;
+};
 
 template <typename T, bool PEEP, int PHI>
 void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) {
   constexpr int W = kVecBytes / sizeof(T);
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+#pragma omp single
+    barrier.set_size(nt);
     const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
+    Scratch<T> pre(kMaxRows * 4 * std::max<int64_t>(jb1 - jb0, 1) * W);
     for (int64_t t = 0; t < s.NT; ++t) {
-      for (int64_t jb = jb0; jb < jb1; ++jb) {
-        const T* panel = pk + jb * s.H * 4 * W;
+      if (jb1 > jb0) {
         for_row_tiles(s.B, kMaxRows, [&](int64_t b0, int64_t rows) {
-          lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, panel, t, b0, rows, jb);
+          lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, pk, pre.p, t, b0, rows, jb0, jb1);
         });
       }
-#pragma omp barrier
+      barrier.wait();
     }
   }
 }
@@ -570,7 +669,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
   (void)wt_hh_given;
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
   const bool small = is_small(B, H, 4 * H);
-  SerialScope serial(small);
+  SerialScope serial(small && is_small_sequence(NT * B, std::max(x.size(2), H), 4 * H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
@@ -667,8 +766,7 @@ inline void lstm_bwd_units(const LSTMGrads<T>& s, int64_t t, int64_t b, int64_t 
   }
 }
 
-// Rows b0..b0+RB, blocks jb0..jb0+NBK: dh = dg_t @ w_hh for the rows still running at step t,
-// then step t-1's gate gradients for those units (t-1 = -1: only dh, the gradient of h_0).
+// Rows b0..b0+RB, blocks jb0..jb0+NBK: dh = dg_t @ w_hh for the rows still running at step t.
 template <typename T, int RB, int NBK, bool PEEP, int PHI>
 void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, int64_t jb0) {
   using V = typename VecOf<T>::type;
@@ -679,12 +777,12 @@ void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
   for (int r = 0; r < RB; ++r)
     for (int q = 0; q < NBK; ++q) acc[r][q] = V{};
   const T* d = s.dg + (t * B + b0) * G;
-  const int64_t ldp = (H + W - 1) / W * W;
-  const T* p = pk + jb0 * W;
+  constexpr int64_t GW = kBwdBlocks * W;  // a group's row in the packed weights
+  const T* p = pk + (jb0 / kBwdBlocks) * G * GW + (jb0 % kBwdBlocks) * W;
   for (int64_t k = 0; k < G; ++k) {
     V w[NBK];
 #pragma GCC unroll 8
-    for (int q = 0; q < NBK; ++q) w[q] = *reinterpret_cast<const V*>(p + k * ldp + q * W);
+    for (int q = 0; q < NBK; ++q) w[q] = *reinterpret_cast<const V*>(p + k * GW + q * W);
 #pragma GCC unroll 8
     for (int r = 0; r < RB; ++r) {
       const V x = splat<V>(d[r * G + k]);
@@ -701,12 +799,6 @@ void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
       std::copy(tmp, tmp + nv, s.dh + b * H + j0);
     }
   }
-  if (t == 0) return;
-  for (int r = 0; r < RB; ++r)
-    for (int q = 0; q < NBK; ++q) {
-      const int64_t j0 = (jb0 + q) * W;
-      lstm_bwd_units<T, PEEP, PHI>(s, t - 1, b0 + r, j0, std::min<int64_t>(W, H - j0));
-    }
 }
 
 template <typename T, int RB, int NBK, bool PEEP, int PHI>
@@ -718,14 +810,20 @@ void lstm_bwd_rows(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
   }
 }
 
-template <typename T, int NBK, bool PEEP, int PHI>
-void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t jb0, int64_t nblk) {
-  if constexpr (NBK > 0) {
-    for (; nblk >= NBK; nblk -= NBK, jb0 += NBK)
+// Blocks jb0..jb1 in tiles of kBwdBlocks, 2 or 1 blocks, none straddling a packed group.
+template <typename T, bool PEEP, int PHI>
+void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t jb0, int64_t jb1) {
+  for (int64_t jb = jb0; jb < jb1;) {
+    const int64_t n = std::min<int64_t>(kBwdBlocks - jb % kBwdBlocks, jb1 - jb);
+    auto tiles = [&](auto nbk) {
       for_row_tiles(s.B, kBwdRows, [&](int64_t b0, int64_t rows) {
-        lstm_bwd_rows<T, kBwdRows, NBK, PEEP, PHI>(s, pk, t, b0, rows, jb0);
+        lstm_bwd_rows<T, kBwdRows, decltype(nbk)::value, PEEP, PHI>(s, pk, t, b0, rows, jb);
       });
-    if (nblk > 0) lstm_bwd_blocks<T, NBK / 2, PEEP, PHI>(s, pk, t, jb0, nblk);
+      jb += decltype(nbk)::value;
+    };
+    if (n >= 4 && kBwdBlocks >= 4) tiles(std::integral_constant<int, 4>());
+    else if (n >= 2) tiles(std::integral_constant<int, 2>());
+    else tiles(std::integral_constant<int, 1>());
   }
 }
 
@@ -735,17 +833,25 @@ void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
   if (s.NT == 0) return;
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+#pragma omp single
+    barrier.set_size(nt);
     const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
-    for (int64_t b = 0; b < s.B; ++b)
-      for (int64_t jb = jb0; jb < jb1; ++jb)
-        lstm_bwd_units<T, PEEP, PHI>(s, s.NT - 1, b, jb * W, std::min<int64_t>(W, s.H - jb * W));
-#pragma omp barrier
+    if (jb1 > jb0)
+      for (int64_t b = 0; b < s.B; ++b)
+        lstm_bwd_units<T, PEEP, PHI>(s, s.NT - 1, b, jb0 * W, std::min(s.H, jb1 * W) - jb0 * W);
+    barrier.wait();
+    const int64_t j0 = jb0 * W, nv = std::min(s.H, jb1 * W) - j0;
     for (int64_t t = s.NT - 1; t >= 0; --t) {
-      lstm_bwd_blocks<T, kBwdBlocks, PEEP, PHI>(s, pk, t, jb0, jb1 - jb0);
-#pragma omp barrier
+      lstm_bwd_blocks<T, PEEP, PHI>(s, pk, t, jb0, jb1);
+      // Step t-1's gate gradients for the thread's units, row by row (one pass over all of
+      // them, for the same reason as in the forward loop).
+      if (t > 0 && nv > 0)
+        for (int64_t b = 0; b < s.B; ++b) lstm_bwd_units<T, PEEP, PHI>(s, t - 1, b, j0, nv);
+      barrier.wait();
     }
   }
 }
@@ -758,7 +864,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
                                   const OptTensor& lengths, bool identity_cell) {
   const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2);
   const bool small = is_small(B, H, 4 * H);
-  SerialScope serial(small);
+  SerialScope serial(small && is_small_sequence(NT * B, std::max(xt.size(2), H), 4 * H));
   Tensor gy = time_major(grad_ys);
   Tensor dg = at::empty_like(gates);
   Tensor dh = grad_h.contiguous().clone();
@@ -973,7 +1079,8 @@ std::vector<Tensor> gru_forward(const Tensor& x, const Tensor& h0, const Tensor&
                                 const OptTensor& lengths, bool reset_after,
                                 const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
-  SerialScope serial(is_small(B, H, 3 * H));
+  SerialScope serial(is_small(B, H, 3 * H) &&
+                     is_small_sequence(NT * B, std::max(x.size(2), H), 3 * H));
   Tensor xt = time_major(x);
   Tensor gi = input_projection(xt, w_ih, opt_or_undefined(b_ih), wt_ih_given);  // (T, B, 3H)
   Tensor bhh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({3 * H}, x.options());
@@ -1101,7 +1208,7 @@ std::vector<Tensor> gru_backward(const Tensor& grad_ys, const Tensor& grad_h, co
                                  const Tensor& w_ih, const Tensor& w_hh, bool has_bias,
                                  const OptTensor& lengths, bool reset_after) {
   const int64_t NT = acts.size(0), B = acts.size(1), H = hs.size(2), G = 3 * H;
-  SerialScope serial(is_small(B, H, G));
+  SerialScope serial(is_small(B, H, G) && is_small_sequence(NT * B, std::max(xt.size(2), H), G));
   Tensor gy = time_major(grad_ys);
   Tensor dh = grad_h.contiguous().clone();
   Tensor whh = w_hh.contiguous();
@@ -1165,7 +1272,7 @@ std::vector<Tensor> elman_forward(const Tensor& x, const Tensor& h0, const Tenso
                                   const OptTensor& lengths, int64_t activation,
                                   const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
-  SerialScope serial(is_small(B, H, H));
+  SerialScope serial(is_small(B, H, H) && is_small_sequence(NT * B, std::max(x.size(2), H), H));
   Tensor xt = time_major(x);
   Tensor bias;
   if (b_ih.has_value()) bias = *b_ih + *b_hh;
@@ -1221,7 +1328,7 @@ std::vector<Tensor> elman_backward(const Tensor& grad_ys, const Tensor& grad_h, 
                                    const Tensor& hs, const Tensor& w_ih, const Tensor& w_hh,
                                    bool has_bias, const OptTensor& lengths, int64_t activation) {
   const int64_t NT = hs.size(0) - 1, B = hs.size(1), H = hs.size(2);
-  SerialScope serial(is_small(B, H, H));
+  SerialScope serial(is_small(B, H, H) && is_small_sequence(NT * B, std::max(xt.size(2), H), H));
   Tensor gy = time_major(grad_ys);
   Tensor dh = grad_h.contiguous().clone();
   Tensor whh = w_hh.contiguous();
@@ -1316,7 +1423,8 @@ std::vector<Tensor> jordan_forward(const Tensor& x, const Tensor& y0, const Tens
                                    const OptTensor& wt_yh_given, const OptTensor& wt_hy_given,
                                    const OptTensor& wt_ih_given) {
   const int64_t B = x.size(0), NT = x.size(1), O = y0.size(1);
-  SerialScope serial(is_small(B, O, w_ih.size(0)));
+  SerialScope serial(is_small(B, O, w_ih.size(0)) &&
+                     is_small_sequence(NT * B, std::max(x.size(2), O), w_ih.size(0)));
   Tensor xt = time_major(x);
   Tensor hid = input_projection(xt, w_ih, b_ih, wt_ih_given);  // (T, B, H)
   Tensor ss = at::empty({NT + 1, B, O}, x.options());
@@ -1379,7 +1487,7 @@ std::vector<Tensor> jordan_backward(const Tensor& grad_ys, const Tensor& grad_y,
                                     const OptTensor& lengths, int64_t activation,
                                     int64_t output_activation) {
   const int64_t NT = hid.size(0), B = hid.size(1), H = hid.size(2), O = ss.size(2);
-  SerialScope serial(is_small(B, O, H));
+  SerialScope serial(is_small(B, O, H) && is_small_sequence(NT * B, std::max(xt.size(2), O), H));
   Tensor gy = time_major(grad_ys);
   Tensor dy = grad_y.contiguous().clone();
   Tensor wyh = w_yh.contiguous(), why = w_hy.contiguous();

@@ -50,8 +50,12 @@ enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 // the idle machine; `rnnkit train` already drops to one thread when the machine is busy.
 int64_t g_small_work = 1 << 22;
 int64_t g_small_work_threaded = 1 << 20;
-// Problems whose recurrent product is at most this large run entirely on the calling thread.
-int64_t g_serial_work = 1 << 18;
+// Problems whose per-step recurrent product is at most this large keep their time loop on the
+// calling thread. The LSTM loop shares larger ones among torch's threads with a spin barrier per
+// step; on the idle 2-core machine that paid from about 8K multiply-adds a step (LSTM forward,
+// 1000 steps: batch 1 hidden 64 (16K) 0.36 ms vs 0.53 ms on one thread, batch 4 hidden 32
+// (16K) 0.44 vs 0.49; batch 1 hidden 32 (4K) even, batch 1 hidden 16 (1K) 0.13 vs 0.10).
+int64_t g_serial_work = 1 << 13;
 
 }  // namespace
 
@@ -93,7 +97,7 @@ bool is_small(int64_t B, int64_t K, int64_t N) { return B * K * N <= g_serial_wo
 // 65M multiply-adds, 1.3 ms on one thread of MKL and 0.3 ms on oneDNN with two. So a call runs
 // serially only if these are small too; a small time loop runs on the calling thread either way
 // (hand-written products, and a team of one for the LSTM loop).
-int64_t g_serial_sequence_work = 1 << 22;
+int64_t g_serial_sequence_work = 1 << 20;
 bool is_small_sequence(int64_t rows, int64_t K, int64_t N) {
   return rows * K * N <= g_serial_sequence_work;
 }

@@ -96,20 +96,17 @@ LSTM_VARIANTS = [v for v in VARIANTS if v.startswith("lstm")]
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 @pytest.mark.parametrize("variant", LSTM_VARIANTS)
 def test_lstm_time_loop_split_over_threads(variant, dtype):
-    """The LSTM time loop shared by a team of threads (hidden units in blocks of one vector, a
-    barrier per step), forced on at small sizes: hidden sizes with a partial block, fewer blocks
-    than threads, batches that make uneven row tiles, ended sequences and a reversed layer."""
+    """The LSTM time loop shared by a team of threads, forced on at small sizes. Hidden sizes up
+    to 128 split the batch rows among the threads; larger ones (and a batch smaller than the
+    team) split the hidden units in blocks of one vector, with a barrier per step. Partial
+    blocks, fewer blocks than threads, uneven row tiles, ended sequences, a reversed layer."""
     ext = _ext.load()
     threads, serial = torch.get_num_threads(), ext.get_serial_work()
     torch.set_num_threads(3)  # more threads than blocks for the small hidden sizes
     ext.set_serial_work(0)  # every problem is "large": the threaded loop
     try:
-        for batch, hidden, reverse in [
-            (13, 37, False),
-            (7, 5, True),
-            (1, 40, False),
-            (20, 64, True),
-        ]:
+        cases = [(13, 37, False), (7, 5, True), (1, 40, False), (20, 64, True), (5, 130, True)]
+        for batch, hidden, reverse in cases:
             cell = build(variant, 6, hidden, dtype, seed=batch)
             x = torch.randn(batch, 9, 6, dtype=dtype, requires_grad=True)
             lengths = torch.randint(1, 10, (batch,))

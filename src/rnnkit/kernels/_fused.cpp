@@ -427,14 +427,37 @@ constexpr int kBwdBlocks = kVecBytes == 64 ? 4 : 2;
 // Row tiles of at most `most` rows, as even as possible (32 rows: 6,6,5,5,5,5, not 6,6,6,6,6,2:
 // a tile of few rows is bound by its weight loads, not by its FMAs).
 template <typename Fn>
-inline void for_row_tiles(int64_t B, int64_t most, Fn&& fn) {
-  const int64_t n = (B + most - 1) / most;
-  int64_t b0 = 0;
+inline void for_row_tiles(int64_t lo, int64_t hi, int64_t most, Fn&& fn) {
+  const int64_t B = hi - lo, n = (B + most - 1) / most;
+  int64_t b0 = lo;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t rows = B / n + (i < B % n ? 1 : 0);
     fn(b0, rows);
     b0 += rows;
   }
+}
+
+// A thread's share of an LSTM time loop: rows [b0, b1) x blocks of hidden units [jb0, jb1).
+// Split by units, the team shares each step and meets at a barrier per step; split by rows,
+// each thread runs its own sequences with no barrier, but reads all of w_hh every step. On the
+// idle 2-core machine (training step, interleaved A/B) rows won wherever w_hh fits a core's
+// L2 cache (H <= 256: 4x1000x64x64 4.5 vs 5.1 ms, 32x100x128x128 9.5 vs 12.3, 64x50x256x256
+// 31.5 vs 36.4) and with 16 or more rows per thread (32x100x512x512 114 vs 122 ms); units won
+// with fewer rows and larger weights (2x200x512x512 28 vs 36 ms, 16x100x1024x1024 253 vs 270).
+struct Share {
+  int64_t b0, b1, jb0, jb1;
+  bool by_rows;
+};
+
+int64_t g_row_split_bytes = int64_t(1) << 20;  // w_hh of at most this size: split by rows
+
+inline bool split_by_rows(int64_t B, int64_t H, int64_t elem, int team) {
+  return team > 1 && B >= team && (4 * H * H * elem <= g_row_split_bytes || B >= 16 * team);
+}
+
+inline Share share_of(bool by_rows, int64_t B, int64_t NB, int64_t id, int64_t nt) {
+  if (by_rows) return {B * id / nt, B * (id + 1) / nt, 0, NB, true};
+  return {0, B, NB * id / nt, NB * (id + 1) / nt, false};
 }
 
 // The per-step barrier of a team in a time loop. libgomp's barrier cost about 0.7 us per step
@@ -644,21 +667,22 @@ void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) 
   constexpr int W = kVecBytes / sizeof(T);
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
+  const bool by_rows = split_by_rows(s.B, s.H, sizeof(T), team);
   SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
 #pragma omp single
     barrier.set_size(nt);
-    const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
-    Scratch<T> pre(kMaxRows * 4 * std::max<int64_t>(jb1 - jb0, 1) * W);
+    const Share my = share_of(by_rows, s.B, NB, id, nt);
+    Scratch<T> pre(kMaxRows * 4 * std::max<int64_t>(my.jb1 - my.jb0, 1) * W);
     for (int64_t t = 0; t < s.NT; ++t) {
-      if (jb1 > jb0) {
-        for_row_tiles(s.B, kMaxRows, [&](int64_t b0, int64_t rows) {
-          lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, pk, pre.p, t, b0, rows, jb0, jb1);
+      if (my.jb1 > my.jb0) {
+        for_row_tiles(my.b0, my.b1, kMaxRows, [&](int64_t b0, int64_t rows) {
+          lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, pk, pre.p, t, b0, rows, my.jb0, my.jb1);
         });
       }
-      barrier.wait();
+      if (!my.by_rows) barrier.wait();
     }
   }
 }
@@ -814,13 +838,13 @@ void lstm_bwd_rows(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
   }
 }
 
-// Blocks jb0..jb1 in tiles of kBwdBlocks, 2 or 1 blocks, none straddling a packed group.
+// The share's blocks in tiles of kBwdBlocks, 2 or 1 blocks, none straddling a packed group.
 template <typename T, bool PEEP, int PHI>
-void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t jb0, int64_t jb1) {
-  for (int64_t jb = jb0; jb < jb1;) {
-    const int64_t n = std::min<int64_t>(kBwdBlocks - jb % kBwdBlocks, jb1 - jb);
+void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, const Share& my) {
+  for (int64_t jb = my.jb0; jb < my.jb1;) {
+    const int64_t n = std::min<int64_t>(kBwdBlocks - jb % kBwdBlocks, my.jb1 - jb);
     auto tiles = [&](auto nbk) {
-      for_row_tiles(s.B, kBwdRows, [&](int64_t b0, int64_t rows) {
+      for_row_tiles(my.b0, my.b1, kBwdRows, [&](int64_t b0, int64_t rows) {
         lstm_bwd_rows<T, kBwdRows, decltype(nbk)::value, PEEP, PHI>(s, pk, t, b0, rows, jb);
       });
       jb += decltype(nbk)::value;
@@ -837,26 +861,44 @@ void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
   if (s.NT == 0) return;
+  const bool by_rows = split_by_rows(s.B, s.H, sizeof(T), team);
+  // Split by rows, two threads would add to the same bias and peephole gradients: each sums
+  // into its own, added up after the loop.
+  const int64_t nsum = (s.dbias ? 4 * s.H : 0) + (s.dpeep ? 3 * s.H : 0);
+  std::vector<T> partial(by_rows ? team * nsum : 0, T(0));
   SpinBarrier barrier;
 #pragma omp parallel num_threads(team)
   {
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
 #pragma omp single
     barrier.set_size(nt);
-    const int64_t jb0 = NB * id / nt, jb1 = NB * (id + 1) / nt;
-    if (jb1 > jb0)
-      for (int64_t b = 0; b < s.B; ++b)
-        lstm_bwd_units<T, PEEP, PHI>(s, s.NT - 1, b, jb0 * W, std::min(s.H, jb1 * W) - jb0 * W);
-    barrier.wait();
-    const int64_t j0 = jb0 * W, nv = std::min(s.H, jb1 * W) - j0;
+    const Share my = share_of(by_rows, s.B, NB, id, nt);
+    LSTMGrads<T> g = s;
+    if (by_rows) {
+      T* mine = partial.data() + id * nsum;
+      if (s.dbias) g.dbias = mine;
+      if (s.dpeep) g.dpeep = mine + (s.dbias ? 4 * s.H : 0);
+    }
+    const int64_t j0 = my.jb0 * W, nv = std::min(s.H, my.jb1 * W) - j0;
+    if (nv > 0)
+      for (int64_t b = my.b0; b < my.b1; ++b) lstm_bwd_units<T, PEEP, PHI>(g, s.NT - 1, b, j0, nv);
+    if (!by_rows) barrier.wait();
     for (int64_t t = s.NT - 1; t >= 0; --t) {
-      lstm_bwd_blocks<T, PEEP, PHI>(s, pk, t, jb0, jb1);
-      // Step t-1's gate gradients for the thread's units, row by row (one pass over all of
+      lstm_bwd_blocks<T, PEEP, PHI>(g, pk, t, my);
+      // Step t-1's gate gradients for the share's units, row by row (one pass over all of
       // them, for the same reason as in the forward loop).
       if (t > 0 && nv > 0)
-        for (int64_t b = 0; b < s.B; ++b) lstm_bwd_units<T, PEEP, PHI>(s, t - 1, b, j0, nv);
-      barrier.wait();
+        for (int64_t b = my.b0; b < my.b1; ++b) lstm_bwd_units<T, PEEP, PHI>(g, t - 1, b, j0, nv);
+      if (!by_rows) barrier.wait();
     }
+  }
+  if (by_rows) {
+    T* sums[2] = {s.dbias, s.dpeep};
+    const int64_t offs[2] = {0, s.dbias ? 4 * s.H : 0}, lens[2] = {4 * s.H, 3 * s.H};
+    for (int k = 0; k < 2; ++k)
+      if (sums[k])
+        for (int64_t id = 0; id < team; ++id)
+          for (int64_t j = 0; j < lens[k]; ++j) sums[k][j] += partial[id * nsum + offs[k] + j];
   }
 }
 
@@ -1521,6 +1563,7 @@ void set_small_work(int64_t v) {
   g_small_work_threaded = v < 0 ? int64_t(1) << 20 : v;
 }
 void set_serial_work(int64_t v) { g_serial_work = v; }
+void set_row_split_bytes(int64_t v) { g_row_split_bytes = v < 0 ? int64_t(1) << 20 : v; }
 int64_t get_serial_work() { return g_serial_work; }
 void set_onednn(bool on) { g_onednn = on; }
 bool get_onednn() { return g_onednn; }
@@ -1530,6 +1573,7 @@ int64_t get_small_work() { return g_small_work; }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
+  m.def("set_row_split_bytes", &set_row_split_bytes);
   m.def("lstm_backward", &lstm_backward);
   m.def("lstm_step", &lstm_step);
   m.def("gru_forward", &gru_forward);

@@ -461,29 +461,32 @@ inline Share share_of(bool by_rows, int64_t B, int64_t NB, int64_t id, int64_t n
 }
 
 // The per-step barrier of a team in a time loop. libgomp's barrier cost about 0.7 us per step
-// on 2 cores, more than a whole step's arithmetic at batch 4, hidden 64; this one is a counter and
-// a generation number in shared memory. A waiter that spins long (its partner descheduled on a
-// busy machine) yields its core instead of burning it.
+// on 2 cores, more than a whole step's arithmetic at batch 4, hidden 64. Here each thread
+// publishes how many steps it has finished in a cache line of its own and waits until every
+// other thread has finished as many: one line moves between cores per thread and step, with no
+// read-modify-write contended between cores. A waiter that spins long (its partner descheduled
+// on a busy machine) yields its core instead of burning it.
 class SpinBarrier {
+  struct alignas(64) Slot {
+    std::atomic<int64_t> done{0};
+  };
+
  public:
-  void set_size(int n) { n_ = n; }
-  void wait() {
-    const int gen = generation_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      count_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < (1 << 14)) _mm_pause();
-      else std::this_thread::yield();
+  explicit SpinBarrier(int team) : slots_(std::max(team, 1)) {}
+  void wait(int id, int n) {
+    const int64_t step = slots_[id].done.load(std::memory_order_relaxed) + 1;
+    slots_[id].done.store(step, std::memory_order_release);
+    for (int other = 0; other < n; ++other) {
+      if (other == id) continue;
+      for (int spins = 0; slots_[other].done.load(std::memory_order_acquire) < step; ++spins) {
+        if (spins < (1 << 14)) _mm_pause();
+        else std::this_thread::yield();
+      }
     }
   }
 
  private:
-  alignas(64) std::atomic<int> count_{0};
-  alignas(64) std::atomic<int> generation_{0};
-  int n_ = 1;
+  std::vector<Slot> slots_;
 };
 
 
@@ -668,12 +671,10 @@ void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) 
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
   const bool by_rows = split_by_rows(s.B, s.H, sizeof(T), team);
-  SpinBarrier barrier;
+  SpinBarrier barrier(team);
 #pragma omp parallel num_threads(team)
   {
-    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-#pragma omp single
-    barrier.set_size(nt);
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
     const Share my = share_of(by_rows, s.B, NB, id, nt);
     Scratch<T> pre(kMaxRows * 4 * std::max<int64_t>(my.jb1 - my.jb0, 1) * W);
     for (int64_t t = 0; t < s.NT; ++t) {
@@ -682,7 +683,7 @@ void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) 
           lstm_fwd_rows<T, kMaxRows, PEEP, PHI>(s, pk, pre.p, t, b0, rows, my.jb0, my.jb1);
         });
       }
-      if (!my.by_rows) barrier.wait();
+      if (!my.by_rows) barrier.wait(id, nt);
     }
   }
 }
@@ -866,12 +867,10 @@ void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
   // into its own, added up after the loop.
   const int64_t nsum = (s.dbias ? 4 * s.H : 0) + (s.dpeep ? 3 * s.H : 0);
   std::vector<T> partial(by_rows ? team * nsum : 0, T(0));
-  SpinBarrier barrier;
+  SpinBarrier barrier(team);
 #pragma omp parallel num_threads(team)
   {
-    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-#pragma omp single
-    barrier.set_size(nt);
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
     const Share my = share_of(by_rows, s.B, NB, id, nt);
     LSTMGrads<T> g = s;
     if (by_rows) {
@@ -882,14 +881,14 @@ void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
     const int64_t j0 = my.jb0 * W, nv = std::min(s.H, my.jb1 * W) - j0;
     if (nv > 0)
       for (int64_t b = my.b0; b < my.b1; ++b) lstm_bwd_units<T, PEEP, PHI>(g, s.NT - 1, b, j0, nv);
-    if (!by_rows) barrier.wait();
+    if (!by_rows) barrier.wait(id, nt);
     for (int64_t t = s.NT - 1; t >= 0; --t) {
       lstm_bwd_blocks<T, PEEP, PHI>(g, pk, t, my);
       // Step t-1's gate gradients for the share's units, row by row (one pass over all of
       // them, for the same reason as in the forward loop).
       if (t > 0 && nv > 0)
         for (int64_t b = my.b0; b < my.b1; ++b) lstm_bwd_units<T, PEEP, PHI>(g, t - 1, b, j0, nv);
-      if (!by_rows) barrier.wait();
+      if (!by_rows) barrier.wait(id, nt);
     }
   }
   if (by_rows) {

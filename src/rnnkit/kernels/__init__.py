@@ -5,14 +5,21 @@ through the reference loop (``cell.step`` once per time step) otherwise. The res
 function either way: the kernels are tested against the loop, forward and every gradient.
 
 A kernel computes the input projection of all steps as one matrix product
-:math:`X W_{ih}^\top` ((T·B, I) x (I, G)); per step one recurrent product (:math:`h W_{hh}^\top`,
-a hand-written loop for small batches) and one fused elementwise pass; its backward collects
-the gate gradients of all steps in a (T, B, G) buffer so that :math:`dW_{ih}`,
-:math:`dW_{hh}`, the biases and :math:`dX` are one matrix product or sum each after the loop.
-Small problems (a recurrent product of at most 2^18 multiply-adds: batch 4 at hidden 128, batch
-1 at hidden 256) run entirely on the calling thread with register-blocked AVX loops; larger ones
-use torch's threads, with float32 matrix products through oneDNN (the library behind
-``torch.nn.LSTM`` on the CPU) and float64 ones through MKL.
+:math:`X W_{ih}^\top` ((T·B, I) x (I, G)); per step one recurrent product (:math:`h W_{hh}^\top`)
+and one fused elementwise pass; its backward collects the gate gradients of all steps in a
+(T, B, G) buffer so that :math:`dW_{ih}`, :math:`dW_{hh}` and :math:`dX` are one matrix
+product each after the loop. float32 products over the whole sequence go through oneDNN (the
+library behind ``torch.nn.LSTM`` on the CPU), float64 ones through MKL.
+
+The LSTM's time loop is its own engine: one OpenMP region for the whole sequence, the recurrent
+weights packed once per call so that each SIMD block of hidden units has its four gates side by
+side, and per register tile of rows the product and the cell update back to back (no BLAS call,
+allocation or thread fork per step; bias and peephole gradients are summed inside the backward
+loop). Its threads split the batch rows (no synchronisation at all) when :math:`W_{hh}` fits a
+core's L2 cache or each thread has 16 rows or more, and otherwise the hidden units, meeting at a
+spin barrier once per step; a step of at most 8K multiply-adds stays on one thread. GRU, Elman
+and Jordan loops use a register-blocked product written for small batches and oneDNN's per-step
+product for large ones.
 
 The fused path is taken when all of these hold:
 

@@ -42,11 +42,12 @@ using OptTensor = std::optional<Tensor>;
 
 enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 
-// Per-step products with B * K * N at most this many multiply-adds take the hand-written loop
-// on the calling thread; larger ones go to BLAS (oneDNN or MKL, with torch's threads). With one
-// thread BLAS wins from about 4M multiply-adds on. With several, each BLAS call of the time loop
-// is a fork and join of the thread pool: on an idle 2-core machine the second core pays for it
-// from about 1M on (LSTM training at 64x50x256x256 on 2 threads: 31 ms with BLAS from 1M, 56 ms
+// Per-step products of the GRU, Elman and Jordan loops with B * K * N at most this many
+// multiply-adds take the hand-written loop on the calling thread; larger ones go to BLAS (oneDNN
+// or MKL, with torch's threads). With one thread BLAS wins from about 4M multiply-adds on. With
+// several, each BLAS call of the time loop is a fork and join of the thread pool: on an idle
+// 2-core machine the second core pays for it from about 1M on (measured on the LSTM before it
+// had its own loop, training at 64x50x256x256 on 2 threads: 31 ms with BLAS from 1M, 56 ms
 // with the loop up to 32M), while on a machine loaded with other jobs the join waits for a
 // descheduled worker and the loop wins up to 32M (1.8x at 32x512 @ 512x2048). rnnkit tunes for
 // the idle machine; `rnnkit train` already drops to one thread when the machine is busy.

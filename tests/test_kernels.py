@@ -93,27 +93,33 @@ def test_zero_initial_state_and_large_batch_gemm_path(variant, dtype):
 LSTM_VARIANTS = [v for v in VARIANTS if v.startswith("lstm")]
 
 
+@pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 @pytest.mark.parametrize("variant", LSTM_VARIANTS)
-def test_lstm_time_loop_split_over_threads(variant, dtype):
-    """The LSTM time loop shared by a team of threads, forced on at small sizes. Hidden sizes up
-    to 128 split the batch rows among the threads; larger ones (and a batch smaller than the
-    team) split the hidden units in blocks of one vector, with a barrier per step. Partial
-    blocks, fewer blocks than threads, uneven row tiles, ended sequences, a reversed layer."""
+def test_lstm_time_loop_split_over_threads(variant, dtype, split):
+    """The LSTM time loop shared by a team of threads, forced on at small sizes and in both
+    splits: batch rows per thread (no synchronisation), or blocks of hidden units per thread
+    with a barrier per step (where threads read each other's states). Partial blocks, fewer
+    blocks than threads, uneven row tiles, sequences ending at different steps (one after its
+    first), a reversed layer; three threads on any machine, so also more threads than cores."""
     ext = _ext.load()
-    threads, serial = torch.get_num_threads(), ext.get_serial_work()
-    torch.set_num_threads(3)  # more threads than blocks for the small hidden sizes
-    ext.set_serial_work(0)  # every problem is "large": the threaded loop
+    threads, team_work = torch.get_num_threads(), ext.get_lstm_team_work()
+    torch.set_num_threads(3)
+    ext.set_lstm_team_work(0)  # every problem is "large": the threaded loop
+    ext.set_row_split_bytes(1 << 40 if split == "rows" else 0)
     try:
-        cases = [(13, 37, False), (7, 5, True), (1, 40, False), (20, 64, True), (5, 130, True)]
+        cases = [(13, 37, False), (7, 5, True), (1, 40, False), (2, 19, True), (5, 33, True)]
+        cases.append((3, 70, False))
         for batch, hidden, reverse in cases:
             cell = build(variant, 6, hidden, dtype, seed=batch)
             x = torch.randn(batch, 9, 6, dtype=dtype, requires_grad=True)
             lengths = torch.randint(1, 10, (batch,))
+            lengths[batch // 2] = 1
             layer = Recurrent(cell, reverse=reverse)
             assert_same(layer, x, random_state(cell, batch), lengths, tol=TOL[dtype])
     finally:
-        ext.set_serial_work(serial)
+        ext.set_lstm_team_work(team_work)
+        ext.set_row_split_bytes(-1)
         torch.set_num_threads(threads)
 
 

@@ -31,19 +31,10 @@ def load() -> ModuleType | None:
         from torch.utils import cpp_extension
 
         _log.info("rnnkit: building the fused kernels (once per machine, about a minute)")
-        _module = cpp_extension.load(
-            name=_NAME,
-            sources=[str(_SOURCE)],
-            extra_cflags=[
-                "-O3",
-                "-march=native",
-                "-fno-math-errno",
-                "-fno-trapping-math",
-                "-fopenmp",
-            ],
-            extra_ldflags=["-fopenmp"],
-            verbose=os.environ.get("RNNKIT_VERBOSE_BUILD") == "1",
-        )
+        try:
+            _module = _build(cpp_extension, openmp=True)
+        except Exception:  # a compiler without OpenMP: the same kernels, one thread each
+            _module = _build(cpp_extension, openmp=False)
     except Exception as err:  # any build failure means: use the reference loop
         _error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err) else ''}"
         warnings.warn(
@@ -53,6 +44,17 @@ def load() -> ModuleType | None:
             stacklevel=3,
         )
     return _module
+
+
+def _build(cpp_extension, *, openmp: bool) -> ModuleType:
+    flags = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+    return cpp_extension.load(
+        name=_NAME if openmp else _NAME + "_serial",
+        sources=[str(_SOURCE)],
+        extra_cflags=flags + (["-fopenmp"] if openmp else []),
+        extra_ldflags=["-fopenmp"] if openmp else [],
+        verbose=os.environ.get("RNNKIT_VERBOSE_BUILD") == "1",
+    )
 
 
 def error() -> str | None:

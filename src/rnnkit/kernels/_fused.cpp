@@ -18,8 +18,20 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/ParallelGuard.h>
-#include <omp.h>
 #include <torch/extension.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#else  // a compiler without OpenMP: every time loop runs on the calling thread
+inline int omp_get_num_threads() { return 1; }
+inline int omp_get_thread_num() { return 0; }
+inline int omp_in_parallel() { return 0; }
+#endif
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -27,6 +39,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -53,12 +66,14 @@ enum Act : int { IDENTITY = 0, TANH = 1, SIGMOID = 2, RELU = 3 };
 // the idle machine; `rnnkit train` already drops to one thread when the machine is busy.
 int64_t g_small_work = 1 << 22;
 int64_t g_small_work_threaded = 1 << 20;
-// Problems whose per-step recurrent product is at most this large keep their time loop on the
-// calling thread. The LSTM loop shares larger ones among torch's threads with a spin barrier per
-// step; on the idle 2-core machine that paid from about 8K multiply-adds a step (LSTM forward,
-// 1000 steps: batch 1 hidden 64 (16K) 0.36 ms vs 0.53 ms on one thread, batch 4 hidden 32
-// (16K) 0.44 vs 0.49; batch 1 hidden 32 (4K) even, batch 1 hidden 16 (1K) 0.13 vs 0.10).
-int64_t g_serial_work = 1 << 13;
+// GRU, Elman and Jordan problems whose recurrent product is at most this large run entirely on
+// the calling thread (with the sequence-long products, if those are small too).
+int64_t g_serial_work = 1 << 18;
+// The LSTM's own time loop goes to a team of threads from this many multiply-adds a step. On
+// the idle 2-core machine that paid from about 8K (LSTM forward, 1000 steps: batch 1 hidden 64
+// (16K) 0.36 ms vs 0.53 ms on one thread, batch 4 hidden 32 (16K) 0.44 vs 0.49; batch 1
+// hidden 32 (4K) even, batch 1 hidden 16 (1K) 0.13 vs 0.10).
+int64_t g_lstm_team_work = 1 << 13;
 
 }  // namespace
 
@@ -108,7 +123,9 @@ bool is_small_sequence(int64_t rows, int64_t K, int64_t N) {
 // The team for a sequence loop: one thread for problems too small to share, else torch's count.
 int team_size(bool serial) {
   if (serial || c10::ParallelGuard::is_enabled() || omp_in_parallel()) return 1;
-  return std::max(1, at::get_num_threads());
+  // More spinning threads than cores only wait for each other.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, std::min(at::get_num_threads(), cores));
 }
 
 bool hand_product(int64_t B, int64_t K, int64_t N) {
@@ -468,8 +485,10 @@ inline Share share_of(bool by_rows, int64_t B, int64_t NB, int64_t id, int64_t n
 // on 2 cores, more than a whole step's arithmetic at batch 4, hidden 64. Here each thread
 // publishes how many steps it has finished in a cache line of its own and waits until every
 // other thread has finished as many: one line moves between cores per thread and step, with no
-// read-modify-write contended between cores. A waiter that spins long (its partner descheduled
-// on a busy machine) yields its core instead of burning it.
+// read-modify-write contended between cores. A waiter spins a few microseconds (on an idle
+// machine its partner arrives within one) and then sleeps on a futex until the partner's count
+// moves: with more busy threads than free cores, spinning (even with sched_yield) kept the
+// partner off the core it needed, and a 1000-step loop ran up to 100x slower.
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
@@ -478,24 +497,55 @@ inline void cpu_relax() {
 
 class SpinBarrier {
   struct alignas(64) Slot {
-    std::atomic<int64_t> done{0};
+    std::atomic<int32_t> done{0};     // steps finished (the futex word)
+    std::atomic<int32_t> sleepers{0};  // threads asleep waiting for `done` to move
   };
+  static constexpr int kSpins = 2048;
 
  public:
   explicit SpinBarrier(int team) : slots_(std::max(team, 1)) {}
   void wait(int id, int n) {
-    const int64_t step = slots_[id].done.load(std::memory_order_relaxed) + 1;
-    slots_[id].done.store(step, std::memory_order_release);
+    Slot& mine = slots_[id];
+    const int32_t step = mine.done.load(std::memory_order_relaxed) + 1;
+    mine.done.store(step, std::memory_order_seq_cst);
+    if (mine.sleepers.load(std::memory_order_seq_cst) > 0) wake(mine.done);
     for (int other = 0; other < n; ++other) {
       if (other == id) continue;
-      for (int spins = 0; slots_[other].done.load(std::memory_order_acquire) < step; ++spins) {
-        if (spins < (1 << 14)) cpu_relax();
-        else std::this_thread::yield();
+      Slot& theirs = slots_[other];
+      for (int spins = 0; spins < kSpins; ++spins) {
+        if (theirs.done.load(std::memory_order_acquire) >= step) break;
+        cpu_relax();
+      }
+      int32_t seen;
+      while ((seen = theirs.done.load(std::memory_order_acquire)) < step) {
+        theirs.sleepers.fetch_add(1, std::memory_order_seq_cst);
+        // Either the partner's store is seen here, or it sees the sleeper and wakes it.
+        if (theirs.done.load(std::memory_order_seq_cst) == seen) sleep(theirs.done, seen);
+        theirs.sleepers.fetch_sub(1, std::memory_order_seq_cst);
       }
     }
   }
 
  private:
+  static void sleep(std::atomic<int32_t>& word, int32_t value) {
+#ifdef __linux__
+    syscall(SYS_futex, reinterpret_cast<int32_t*>(&word), FUTEX_WAIT_PRIVATE, value, nullptr,
+            nullptr, 0);
+#else
+    (void)word;
+    (void)value;
+    std::this_thread::yield();
+#endif
+  }
+  static void wake(std::atomic<int32_t>& word) {
+#ifdef __linux__
+    syscall(SYS_futex, reinterpret_cast<int32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+#else
+    (void)word;
+#endif
+  }
+
   std::vector<Slot> slots_;
 };
 
@@ -681,6 +731,7 @@ void lstm_forward_loop(const LSTMBuffers<T>& s, const Tensor& packed, int team) 
   const int64_t NB = (s.H + W - 1) / W;
   const T* pk = packed.data_ptr<T>();
   const bool by_rows = split_by_rows(s.B, s.H, sizeof(T), team);
+  if (!by_rows) team = static_cast<int>(std::min<int64_t>(team, NB));  // no idle members
   SpinBarrier barrier(team);
 #pragma omp parallel num_threads(team)
   {
@@ -707,7 +758,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                                  const OptTensor& wt_hh_given, const OptTensor& wt_ih_given) {
   (void)wt_hh_given;
   const int64_t B = x.size(0), NT = x.size(1), H = h0.size(1);
-  const bool small = is_small(B, H, 4 * H);
+  const bool small = B * H * 4 * H <= g_lstm_team_work;
   SerialScope serial(small && is_small_sequence(NT * B, std::max(x.size(2), H), 4 * H));
   Tensor xt = time_major(x);
   Tensor bias;
@@ -873,6 +924,7 @@ void lstm_backward_loop(const LSTMGrads<T>& s, const Tensor& packed, int team) {
   const T* pk = packed.data_ptr<T>();
   if (s.NT == 0) return;
   const bool by_rows = split_by_rows(s.B, s.H, sizeof(T), team);
+  if (!by_rows) team = static_cast<int>(std::min<int64_t>(team, NB));  // no idle members
   // Split by rows, two threads would add to the same bias and peephole gradients: each sums
   // into its own, added up after the loop.
   const int64_t nsum = (s.dbias ? 4 * s.H : 0) + (s.dpeep ? 3 * s.H : 0);
@@ -918,7 +970,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
                                   const Tensor& w_hh, bool has_bias, const OptTensor& w_ch,
                                   const OptTensor& lengths, bool identity_cell) {
   const int64_t NT = gates.size(0), B = gates.size(1), H = hs.size(2);
-  const bool small = is_small(B, H, 4 * H);
+  const bool small = B * H * 4 * H <= g_lstm_team_work;
   SerialScope serial(small && is_small_sequence(NT * B, std::max(xt.size(2), H), 4 * H));
   Tensor gy = time_major(grad_ys);
   Tensor dg = at::empty_like(gates);
@@ -1572,6 +1624,8 @@ void set_small_work(int64_t v) {
   g_small_work_threaded = v < 0 ? int64_t(1) << 20 : v;
 }
 void set_serial_work(int64_t v) { g_serial_work = v; }
+void set_lstm_team_work(int64_t v) { g_lstm_team_work = v < 0 ? int64_t(1) << 13 : v; }
+int64_t get_lstm_team_work() { return g_lstm_team_work; }
 void set_row_split_bytes(int64_t v) { g_row_split_bytes = v < 0 ? int64_t(1) << 20 : v; }
 int64_t get_serial_work() { return g_serial_work; }
 void set_onednn(bool on) { g_onednn = on; }
@@ -1583,6 +1637,8 @@ int64_t get_small_work() { return g_small_work; }
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("set_row_split_bytes", &set_row_split_bytes);
+  m.def("set_lstm_team_work", &set_lstm_team_work);
+  m.def("get_lstm_team_work", &get_lstm_team_work);
   m.def("lstm_backward", &lstm_backward);
   m.def("lstm_step", &lstm_step);
   m.def("gru_forward", &gru_forward);

@@ -19,7 +19,8 @@ loop). Its threads split the batch rows (no synchronisation at all) when :math:`
 core's L2 cache or each thread has 16 rows or more, and otherwise the hidden units, meeting at a
 spin barrier once per step; a step of at most 8K multiply-adds stays on one thread. GRU, Elman
 and Jordan loops use a register-blocked product written for small batches and oneDNN's per-step
-product for large ones.
+product for large ones. The float32 results can differ in the last bits between thread counts
+and batch sizes (the order of the sums changes with the tiles), as with any BLAS.
 
 The fused path is taken when all of these hold:
 

@@ -48,6 +48,9 @@ def load() -> ModuleType | None:
 
 def _build(cpp_extension, *, openmp: bool) -> ModuleType:
     flags = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+    # e.g. RNNKIT_EXTRA_CFLAGS=-mno-avx512f (with its own TORCH_EXTENSIONS_DIR) builds the AVX2
+    # variant on an AVX-512 machine, to test it
+    flags += os.environ.get("RNNKIT_EXTRA_CFLAGS", "").split()
     return cpp_extension.load(
         name=_NAME if openmp else _NAME + "_serial",
         sources=[str(_SOURCE)],

@@ -434,12 +434,12 @@ Tensor wgrad(const Tensor& d, const Tensor& x) {
 // The LSTM time loop is one parallel region for the whole sequence. Each thread owns a share
 // (see Share): a range of batch rows, or a range of blocks of hidden units (one SIMD vector, W
 // units, each) with a barrier per step. The recurrent weights are packed once per call: forward
-// (NB, H, 4, W), so that a block's four gates are adjacent for each k; backward (NG, 4H, 4W),
-// groups of four blocks. Per tile of rows, the products of the share's blocks go to a scratch
-// array and one pass applies the cell update. No BLAS call, allocation or fork/join happens
-// inside the loop: with per-step BLAS calls the fixed costs (thread wake-up, weight reorder, an
-// extra pass to add the product to the gate rows) kept the LSTM 1.2-1.8x behind oneDNN's fused
-// LSTM at batch 32-64.
+// (NB, H, 4, W), so that a block's four gates are adjacent for each k; backward
+// (NG, 4H, kBwdBlocks * W), groups of kBwdBlocks blocks (4 with AVX-512, 2 with AVX2). Per
+// tile of rows, the products of the share's blocks go to a scratch array and one pass applies
+// the cell update. No BLAS call, allocation or fork/join happens inside the loop: with per-step
+// BLAS calls the fixed costs (thread wake-up, weight reorder, an extra pass to add the product
+// to the gate rows) kept the LSTM 1.2-1.8x behind oneDNN's fused LSTM at batch 32-64.
 
 constexpr int kMaxRows = kVecBytes == 64 ? 6 : 2;  // rows of a forward tile (registers: 4 per row)
 constexpr int kBwdRows = kVecBytes == 64 ? 6 : 2;  // backward tile: kBwdRows rows x kBwdBlocks
@@ -911,8 +911,13 @@ void lstm_bwd_blocks(const LSTMGrads<T>& s, const T* pk, int64_t t, const Share&
       });
       jb += decltype(nbk)::value;
     };
-    if (n >= 4 && kBwdBlocks >= 4) tiles(std::integral_constant<int, 4>());
-    else if (n >= 2) tiles(std::integral_constant<int, 2>());
+    if constexpr (kBwdBlocks >= 4) {
+      if (n >= 4) {
+        tiles(std::integral_constant<int, 4>());
+        continue;
+      }
+    }
+    if (n >= 2) tiles(std::integral_constant<int, 2>());
     else tiles(std::integral_constant<int, 1>());
   }
 }

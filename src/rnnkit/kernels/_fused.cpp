@@ -635,6 +635,18 @@ inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K,
       *reinterpret_cast<V*>(out + (r * 4 + g) * ldo) = acc[r][g] + acc2[r][g];
 }
 
+// Calls fn(peephole, cell activation) with both as compile-time constants (std::bool_constant,
+// std::integral_constant), so that each LSTM variant gets its own specialised loop.
+template <typename Fn>
+void with_lstm_variant(bool peephole, bool identity_cell, Fn&& fn) {
+  using Id = std::integral_constant<int, IDENTITY>;
+  using Th = std::integral_constant<int, TANH>;
+  if (peephole && identity_cell) fn(std::true_type(), Id());
+  else if (peephole) fn(std::true_type(), Th());
+  else if (identity_cell) fn(std::false_type(), Id());
+  else fn(std::false_type(), Th());
+}
+
 template <typename T>
 struct LSTMBuffers {
   T* gates;      // (T, B, 4H): input projection + bias in, gate activations i, f, g, o out
@@ -781,10 +793,9 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                             ys.data_ptr<scalar_t>(),    peep ? wch.data_ptr<scalar_t>() : nullptr,
                             len.data(),                 NT,
                             B,                          H};
-    if (peep && identity_cell) lstm_forward_loop<scalar_t, true, IDENTITY>(s, packed, team);
-    else if (peep) lstm_forward_loop<scalar_t, true, TANH>(s, packed, team);
-    else if (identity_cell) lstm_forward_loop<scalar_t, false, IDENTITY>(s, packed, team);
-    else lstm_forward_loop<scalar_t, false, TANH>(s, packed, team);
+    with_lstm_variant(peep, identity_cell, [&](auto p, auto phi) {
+      lstm_forward_loop<scalar_t, decltype(p)::value, decltype(phi)::value>(s, packed, team);
+    });
   });
   return {ys, hs[NT].clone(), cs[NT].clone(), hs, cs, gates, tc, xt};
 }
@@ -997,10 +1008,9 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
                           peep ? dwch.data_ptr<scalar_t>() : nullptr,
                           len.data(),                 NT,
                           B,                          H};
-    if (peep && identity_cell) lstm_backward_loop<scalar_t, true, IDENTITY>(s, packed, team);
-    else if (peep) lstm_backward_loop<scalar_t, true, TANH>(s, packed, team);
-    else if (identity_cell) lstm_backward_loop<scalar_t, false, IDENTITY>(s, packed, team);
-    else lstm_backward_loop<scalar_t, false, TANH>(s, packed, team);
+    with_lstm_variant(peep, identity_cell, [&](auto p, auto phi) {
+      lstm_backward_loop<scalar_t, decltype(p)::value, decltype(phi)::value>(s, packed, team);
+    });
   });
   Tensor dx = linear(dg.view({NT * B, 4 * H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
   Tensor dw_ih = wgrad(dg, xt);
@@ -1050,20 +1060,12 @@ std::vector<Tensor> lstm_step(const Tensor& x, const Tensor& h, const Tensor& c,
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
     const scalar_t* bp = bias.has_value() ? bias->data_ptr<scalar_t>() : nullptr;
     const scalar_t* pc = w_ch.has_value() ? w_ch->data_ptr<scalar_t>() : nullptr;
-    auto run = [&](auto peep, auto phi) {
+    with_lstm_variant(pc != nullptr, identity_cell, [&](auto peep, auto phi) {
       lstm_step_rows<scalar_t, decltype(peep)::value, decltype(phi)::value>(
           xc.data_ptr<scalar_t>(), hc.data_ptr<scalar_t>(), cc.data_ptr<scalar_t>(),
           wt_ih.data_ptr<scalar_t>(), wt_hh.data_ptr<scalar_t>(), bp, pc,
           hn.data_ptr<scalar_t>(), cn.data_ptr<scalar_t>(), B, I, H);
-    };
-    using P = std::true_type;
-    using N = std::false_type;
-    using Id = std::integral_constant<int, IDENTITY>;
-    using Th = std::integral_constant<int, TANH>;
-    if (pc && identity_cell) run(P(), Id());
-    else if (pc) run(P(), Th());
-    else if (identity_cell) run(N(), Id());
-    else run(N(), Th());
+    });
   });
   return {hn, cn};
 }

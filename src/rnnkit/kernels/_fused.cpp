@@ -46,6 +46,7 @@ inline int omp_in_parallel() { return 0; }
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -407,14 +408,23 @@ void transpose_tiles(const T* in, T* out, int64_t R, int64_t C, int team) {
   }
 }
 
-Tensor transposed(const Tensor& m) {
-  Tensor src = m.contiguous();
-  Tensor out = at::empty({m.size(1), m.size(0)}, m.options());
-  const int team = src.numel() < (1 << 16) ? 1 : team_size(false);
-  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "transposed", [&] {
-    transpose_tiles<scalar_t>(src.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), m.size(0),
-                              m.size(1), team);
-  });
+// The transposes of matrices with equal row counts, stacked: (R, C1), (R, C2), ... ->
+// (C1 + C2 + ..., R).
+Tensor transposed(std::initializer_list<Tensor> ms) {
+  int64_t rows = 0, numel = 0;
+  for (const Tensor& m : ms) rows += m.size(1), numel += m.numel();
+  const Tensor& first = *ms.begin();
+  Tensor out = at::empty({rows, first.size(0)}, first.options());
+  const int team = numel < (1 << 16) ? 1 : team_size(false);
+  int64_t row = 0;
+  for (const Tensor& m : ms) {
+    Tensor src = m.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "transposed", [&] {
+      transpose_tiles<scalar_t>(src.data_ptr<scalar_t>(), out[row].data_ptr<scalar_t>(),
+                                m.size(0), m.size(1), team);
+    });
+    row += m.size(1);
+  }
   return out;
 }
 
@@ -425,8 +435,19 @@ Tensor transposed(const Tensor& m) {
 Tensor wgrad(const Tensor& d, const Tensor& x) {
   const int64_t N = d.size(-1), K = x.size(-1);
   Tensor x2 = x.reshape({-1, K});
-  Tensor xt = x.scalar_type() == at::kFloat && g_onednn ? transposed(x2) : x2.t();
+  Tensor xt = x.scalar_type() == at::kFloat && g_onednn ? transposed({x2}) : x2.t();
   return linear(xt, d.reshape({-1, N}).t(), Tensor()).t();
+}
+
+// The weight gradients of two inputs that share the gate gradients D (the LSTM's x and h) as
+// one product with [X H] when that is narrow: at K1 + K2 = 128 one product took 0.63 ms where
+// two took 0.69 (batch 4, 1000 steps); at 512 two were faster.
+std::pair<Tensor, Tensor> wgrad2(const Tensor& d, const Tensor& x, const Tensor& h) {
+  const int64_t N = d.size(-1), K1 = x.size(-1), K2 = h.size(-1);
+  if (x.scalar_type() != at::kFloat || !g_onednn || K1 + K2 > 256) return {wgrad(d, x), wgrad(d, h)};
+  Tensor xht = transposed({x.reshape({-1, K1}), h.reshape({-1, K2})});  // (K1 + K2, T*B)
+  Tensor both = linear(xht, d.reshape({-1, N}).t(), Tensor()).t();     // (N, K1 + K2)
+  return {both.narrow(1, 0, K1), both.narrow(1, K1, K2)};
 }
 
 // ----------------------------------------------------------------------------------------- LSTM
@@ -1013,8 +1034,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_ys, const Tensor& grad_h, c
     });
   });
   Tensor dx = linear(dg.view({NT * B, 4 * H}), w_ih.t(), Tensor()).view({NT, B, -1}).transpose(0, 1);
-  Tensor dw_ih = wgrad(dg, xt);
-  Tensor dw_hh = wgrad(dg, hs.narrow(0, 0, NT));
+  auto [dw_ih, dw_hh] = wgrad2(dg, xt, hs.narrow(0, 0, NT));
   return {dx, dh, dc, dw_ih, dw_hh, db, has_bias ? db.clone() : db, dwch};
 }
 

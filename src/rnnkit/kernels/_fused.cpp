@@ -509,7 +509,7 @@ inline Share share_of(bool by_rows, int64_t B, int64_t NB, int64_t id, int64_t n
 // read-modify-write contended between cores. A waiter spins a few microseconds (on an idle
 // machine its partner arrives within one) and then sleeps on a futex until the partner's count
 // moves: with more busy threads than free cores, spinning (even with sched_yield) kept the
-// partner off the core it needed, and a 1000-step loop ran up to 100x slower.
+// partner off the core it needed: a 200-step loop took 75-157 ms instead of 0.3 ms (review).
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();

@@ -1244,7 +1244,7 @@ void gru_after_backward_loop(Tensor& dgi, Tensor& dgh, Tensor& dh, const Tensor&
   const T* hp = hs.data_ptr<T>();
   const T* ap = acts.data_ptr<T>();
   const T* np_ = ghn.data_ptr<T>();
-  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
+  Tensor wt;  // the transposed weight for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* di = dip + t * B * G;
     T* dhh = dhp_ + t * B * G;
@@ -1294,7 +1294,7 @@ void gru_before_backward_loop(Tensor& dg, Tensor& dh, const Tensor& gy, const Te
   const T* gyp = gy.data_ptr<T>();
   const T* hp = hs.data_ptr<T>();
   const T* ap = acts.data_ptr<T>();
-  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
+  Tensor wt_n, wt_rz;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* d = dgp + t * B * G;
     for (int64_t b = 0; b < B; ++b) {
@@ -1435,7 +1435,7 @@ void elman_backward_loop(Tensor& dp, Tensor& dh, const Tensor& gy, const Tensor&
   T* dh_ = dh.data_ptr<T>();
   const T* gyp = gy.data_ptr<T>();
   const T* hp = hs.data_ptr<T>();
-  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
+  Tensor wt;  // the transposed weight for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* d = dpp + t * B * H;
     for (int64_t b = 0; b < B; ++b) {
@@ -1588,7 +1588,7 @@ void jordan_backward_loop(Tensor& dyp, Tensor& dhp, Tensor& dy, const Tensor& gy
   const T* gyp = gy.data_ptr<T>();
   const T* sp = ss.data_ptr<T>();
   const T* hp = hid.data_ptr<T>();
-  Tensor wt, wt_n, wt_rz, wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
+  Tensor wt_hy, wt_yh;  // transposed weights for the BLAS path, made on demand
   for (int64_t t = NT - 1; t >= 0; --t) {
     T* dyt = dyq + t * B * O;
     T* dht = dhq + t * B * H;

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from rnnkit.models.language_model import CharLanguageModel, ModelConfig
+from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
-from rnnkit.train.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from rnnkit.cli import main
 from rnnkit.data.text import read_text, split_ids
-from rnnkit.train.trainer import bits_per_char, load_model
+from rnnkit.train import bits_per_char, load_model
 
 SENTENCES = (
     "The cat sat on the mat. The dog sat on the log. A bird sang in the tree. "

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.models.language_model import CharLanguageModel, ModelConfig
-from rnnkit.train.trainer import (
+from rnnkit.train import (
     TrainConfig,
     Trainer,
     TrainingDiverged,
@@ -29,7 +29,8 @@ def _one_thread():
 
 def small_model(cell="lstm", **kw) -> CharLanguageModel:
     torch.manual_seed(0)
-    options = {"vocab_size": 7, "hidden_size": 6, "embed_size": 5, "cell": cell, **kw}
+    options = {"vocab_size": 7, "hidden_size": 6, "embed_size": 5, "cell": cell, "dropout": 0.0}
+    options.update(kw)
     return CharLanguageModel(ModelConfig(**options)).double()
 
 
@@ -232,7 +233,7 @@ def test_nan_loss_stops_training_clearly(tmp_path):
 
 def test_a_periodic_text_is_learnt(tmp_path):
     torch.manual_seed(0)
-    model = CharLanguageModel(ModelConfig(vocab_size=5, hidden_size=16, embed_size=8))
+    model = CharLanguageModel(ModelConfig(vocab_size=5, hidden_size=16, embed_size=8, dropout=0.0))
     ids = torch.tensor([0, 1, 2, 3, 4, 3, 2, 1] * 40)
     config = TrainConfig(batch_size=4, seq_len=8, steps=150, lr=0.05, warmup_steps=0)
     summary = Trainer(model, config, ids[:280], ids[280:], tmp_path).run(plot=False)

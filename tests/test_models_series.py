@@ -241,7 +241,7 @@ def test_fit_stops_on_nan_before_touching_the_weights():
         loss = torch.nn.functional.mse_loss(m(x), y)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    with pytest.raises(TrainingDiverged, match="loss became nan at step 3"):
+    with pytest.raises(TrainingDiverged, match="training stopped at step 3: the loss is nan"):
         fit(model, lambda s: (torch.randn(4, 2), torch.randn(4, 1)), loss_fn, FitConfig(steps=5))
     assert len(calls) == 3
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -251,7 +251,7 @@ def test_fit_stops_on_nan_before_touching_the_weights():
         model.weight.zero_()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     # sqrt(|w|^2) is 0 at w = 0, a finite loss whose gradient is 0/0 = nan.
-    with pytest.raises(TrainingDiverged, match="gradient norm became nan at step 1"):
+    with pytest.raises(TrainingDiverged, match="training stopped at step 1: the gradient norm is nan"):
         fit(
             model,
             lambda s: (None, None),

@@ -10,7 +10,7 @@ T = TypeVar("T", bound="JSONConfig")
 
 
 class JSONConfig:
-    """Mixin for ``@dataclass`` configs: ``to_json`` and a ``from_json`` that names bad keys.
+    """Mixin for ``@dataclass`` configs: ``to_dict``/``to_json`` and loaders that name bad keys.
 
     Example:
         >>> from dataclasses import dataclass
@@ -21,7 +21,10 @@ class JSONConfig:
         Size(hidden=16)
         >>> Size.from_json('{"hiden": 3}')
         Traceback (most recent call last):
-        ValueError: Size JSON has unknown keys ['hiden']; expected some of ['hidden']
+        ValueError: Size has unknown keys ['hiden']; expected some of ['hidden']
+        >>> Size.from_dict([3])
+        Traceback (most recent call last):
+        TypeError: Size must be a JSON object, got list
     """
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,14 +34,21 @@ class JSONConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls: type[T], text: str) -> T:
-        data = json.loads(text)
+    def from_dict(cls: type[T], data: object) -> T:
+        """The config of a JSON object's keys; an unknown key is a ValueError naming it."""
         if not isinstance(data, dict):
-            raise ValueError(f"{cls.__name__} JSON must be an object, got {type(data).__name__}")
+            raise TypeError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
-                f"{cls.__name__} JSON has unknown keys {unknown}; expected some of {sorted(known)}"
+                f"{cls.__name__} has unknown keys {unknown}; expected some of {sorted(known)}"
             )
         return cls(**data)
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__} JSON must be an object, got {type(data).__name__}")
+        return cls.from_dict(data)

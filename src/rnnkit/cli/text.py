@@ -167,7 +167,7 @@ def _corpus_of_run(run):
 
 def _load_model(run_dir: str):
     from ..train.checkpoint import CheckpointError
-    from ..train.trainer import load_model
+    from ..train import load_model
 
     try:
         return load_model(run_dir)
@@ -180,7 +180,7 @@ def _load_model(run_dir: str):
 
 def _fresh_configs(args):
     from ..models.language_model import ModelConfig
-    from ..train.trainer import TrainConfig
+    from ..train import TrainConfig
 
     cell = args.cell if args.cell is not None else MODEL_DEFAULTS["cell"]
     if cell not in CELLS:
@@ -265,7 +265,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..data.text import Vocabulary
     from ..models.language_model import CharLanguageModel, ModelConfig
     from ..train import checkpoint as ckpt
-    from ..train.trainer import (
+    from ..train import (
         RunFiles,
         Trainer,
         TrainingDiverged,
@@ -428,7 +428,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..data.text import split_ids
-    from ..train.trainer import bits_per_char
+    from ..train import bits_per_char
 
     model, run = _load_model(args.run_dir)
     if args.text is None:

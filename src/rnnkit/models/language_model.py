@@ -2,19 +2,20 @@ r"""A character-level language model: embedding, a stack of any rnnkit cells, a 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
+from .._config import JSONConfig
 from .._state import State
 from ..layers import _CELLS, RNN, Readout
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(JSONConfig):
     """Everything needed to rebuild a :class:`CharLanguageModel` (saved as JSON with the run).
 
     Attributes:
@@ -33,7 +34,7 @@ class ModelConfig:
     hidden_size: int = 384
     num_layers: int = 1
     embed_size: int = 64
-    dropout: float = 0.0
+    dropout: float = 0.2
     tie_weights: bool = False
     cell_options: dict = field(default_factory=dict)
 
@@ -51,9 +52,6 @@ class ModelConfig:
             )
         if not isinstance(self.cell_options, dict):
             raise TypeError(f"cell_options must be a dict, got {type(self.cell_options).__name__}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class CharLanguageModel(nn.Module):

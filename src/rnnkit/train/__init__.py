@@ -1,20 +1,29 @@
-"""Training: truncated BPTT, checkpoints, metrics."""
+"""Training, one room per job.
+
+- :mod:`~rnnkit.train.trainer`: the language-model loop (truncated BPTT, held-out bits/char);
+- :mod:`~rnnkit.train.supervised`: :func:`fit`, the loop over independent batches;
+- :mod:`~rnnkit.train.step`: the one optimizer step both loops take (NaN stop, clipping);
+- :mod:`~rnnkit.train.schedule`: warm-up and cosine learning rates;
+- :mod:`~rnnkit.train.config`: :class:`TrainConfig`;
+- :mod:`~rnnkit.train.run_dir` and :mod:`~rnnkit.train.checkpoint`: the files of a run
+  (config.json, weights, metrics, checkpoints);
+- :mod:`~rnnkit.train.corpus`: a corpus encoded and split for training.
+"""
 
 from .checkpoint import CheckpointError
+from .config import TrainConfig
+from .corpus import prepare_corpus
+from .run_dir import RunFiles, load_model, read_run_config, write_run_config
+from .schedule import learning_rate, warmup_cosine
+from .step import TrainingDiverged, optimizer_step
 from .supervised import FitConfig, FitResult, fit
-from .trainer import (
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    bits_per_char,
-    learning_rate,
-    load_model,
-)
+from .trainer import Trainer, bits_per_char
 
 __all__ = [
     "CheckpointError",
     "FitConfig",
     "FitResult",
+    "RunFiles",
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
@@ -22,4 +31,9 @@ __all__ = [
     "fit",
     "learning_rate",
     "load_model",
+    "optimizer_step",
+    "prepare_corpus",
+    "read_run_config",
+    "warmup_cosine",
+    "write_run_config",
 ]

@@ -1,14 +1,14 @@
 r"""A small supervised fit loop for forecasters, classifiers and the synthetic tasks.
 
-Each step draws a batch, computes the loss, backpropagates through time, clips the gradient norm
-and takes an AdamW step (Loshchilov & Hutter 2019):
+Each step draws a batch, computes the loss and takes one
+:func:`~rnnkit.train.step.optimizer_step` (backpropagation through time, gradient-norm clipping
+to c, NaN stop) of AdamW (Loshchilov & Hutter 2019):
 
 .. math::
-    g \leftarrow g \cdot \min(1, c / \lVert g \rVert_2),\qquad
     \theta \leftarrow \theta - \eta\,(\hat m / (\sqrt{\hat v} + \epsilon) + \lambda \theta)
 
 A loss or gradient norm that is NaN or Inf stops training at once with
-:class:`~rnnkit.train.trainer.TrainingDiverged`, before the bad step touches the weights.
+:class:`~rnnkit.train.step.TrainingDiverged`, before the bad step touches the weights.
 Text models with carried state have their own trainer (truncated BPTT); this loop draws
 independent batches.
 
@@ -38,14 +38,15 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .trainer import TrainingDiverged  # one error type for every trainer of the package
+from .._config import JSONConfig
+from .step import TrainingDiverged, optimizer_step
 
 BatchFn = Callable[[int], tuple[Tensor, Tensor]]
 LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
 @dataclass
-class FitConfig:
+class FitConfig(JSONConfig):
     """Settings of :func:`fit`, saved as JSON with a run.
 
     Attributes:
@@ -161,22 +162,9 @@ def fit(
     for step in range(config.steps):
         x, y = batches(step)
         loss = loss_fn(model, x, y)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"loss became {value} at step {step + 1}; try a lower lr (now {config.lr}) or "
-                "a smaller clip_norm"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # With no clipping, an infinite bound still returns the norm for the NaN check.
-        bound = math.inf if config.clip_norm is None else config.clip_norm
-        norm = float(nn.utils.clip_grad_norm_(params, bound))
-        if not math.isfinite(norm):
-            raise TrainingDiverged(
-                f"gradient norm became {norm} at step {step + 1} (loss {value}); try a lower lr"
-            )
-        optimizer.step()
+        value, _ = optimizer_step(
+            optimizer, params, loss, clip_norm=config.clip_norm, step=step + 1
+        )
         result.steps = step + 1
         result.train_loss.append(value)
         done = step + 1 == config.steps or (

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -154,7 +157,8 @@ def test_bad_text_input(tmp_path, corpus, capsys):
 def test_bad_model_options(tmp_path, corpus, capsys):
     base = ("train", "--text", str(corpus), "--out", str(tmp_path / "r"))
     code, _, err = run_cli(capsys, *base, "--cell", "transformer")
-    assert_usage_error(code, err, "--cell must be one of lstm, gru, elman, jordan")
+    assert_usage_error(code, err, "argument --cell: invalid choice: 'transformer'", "'lstm'")
+    assert err.count("\n") == 1
     for option in ("--hidden", "--layers", "--steps", "--batch-size"):
         code, _, err = run_cli(capsys, *base, option, "0")
         assert_usage_error(code, err, option, "expected a positive integer, got 0")
@@ -216,11 +220,36 @@ def rnnkit_train(*argv: str) -> list[str]:
     return [sys.executable, "-m", "rnnkit.cli", "train", *argv]
 
 
+def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> re.Match:
+    """The first line of ``proc``'s stderr that matches ``pattern``; fails if the child exits
+    first or ``timeout`` seconds pass (a generous bound, not a timing assumption)."""
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no line matching {pattern!r} within {timeout} s: {seen}")
+        if line is None:
+            pytest.fail(f"the child exited before printing {pattern!r}: {seen}")
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+
+
 def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     common = ["--text", str(corpus), "--hidden", "8", "--embed", "4", "--batch-size", "2"]
     common += ["--seq-len", "8", "--steps", "200", "--checkpoint-every", "10", "--log-every", "1"]
-    common += ["--eval-every", "100", "--seed", "5", "--dropout", "0.1"]
+    common += ["--eval-every", "100", "--seed", "5", "--dropout", "0.1", "--threads", "1"]
 
     straight = tmp_path / "straight"
     subprocess.run(rnnkit_train(*common, "--out", str(straight)), env=env, check=True)
@@ -230,17 +259,16 @@ def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
         rnnkit_train(*common, "--out", str(killed)),
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    pointer = killed / "checkpoint.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if pointer.exists() and json.loads(pointer.read_text())["step"] >= 20:
-            break
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
+    # The child prints this line after checkpoint.json points at the new checkpoint.
+    try:
+        wait_for_line(proc, r"checkpoint at step (2\d|[3-9]\d|1\d\d) saved", timeout=600)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "training finished before it could be killed"
-    stopped_at = json.loads(pointer.read_text())["step"]
+    stopped_at = json.loads((killed / "checkpoint.json").read_text())["step"]
     assert 20 <= stopped_at < 200
 
     resumed = subprocess.run(
@@ -265,10 +293,42 @@ def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
 
 
 def test_threads_default_to_one_on_a_busy_machine(monkeypatch):
-    from rnnkit.cli import text
+    from rnnkit.cli._common import default_threads
 
     cores = os.cpu_count() or 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.5, 0.0, 0.0))
-    assert text._auto_threads(4) == 1
+    assert default_threads() == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))
-    assert text._auto_threads(4) == 4
+    assert default_threads() == 4
+
+
+def test_version_is_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out == f"rnnkit {version('rnnkit')}\n"
+
+
+def test_every_help_line_shows_the_dataclass_default(capsys):
+    from rnnkit.models.language_model import ModelConfig
+    from rnnkit.train import TrainConfig
+
+    _, out, _ = run_cli(capsys, "train", "--help")
+    text = " ".join(out.split())  # argparse wraps lines
+    assert f"--lr LR peak AdamW learning rate (default: {TrainConfig.lr:g})" in text
+    assert f"--dropout P dropout rate (default: {ModelConfig.dropout:g})" in text
+    assert f"--hidden N units per layer (default: {ModelConfig.hidden_size})" in text
+    assert "--out DIR new or empty directory" in text and "--threads N" in text
+
+
+def test_train_progress_is_plain_lines_in_a_log(tmp_path, corpus):
+    argv = ["--text", str(corpus), *TINY, "--steps", "4", "--out", str(tmp_path / "r")]
+    proc = subprocess.run(rnnkit_train(*argv), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("preparing on ")  # said before the (slow) first kernel build
+    assert "train: 0/4 step (0%)" in lines
+    assert any(line.startswith("train: 4/4 step (100%) in ") for line in lines)
+    assert f"checkpoint at step 4 saved in {tmp_path / 'r'}" in lines
+    assert "\r" not in proc.stderr

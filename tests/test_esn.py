@@ -377,12 +377,12 @@ def run_cli(*argv: str) -> int:
 
 
 def test_cli_fits_mackey_glass_and_writes_plot_and_numbers(tmp_path, capsys):
-    out = tmp_path / "mg.png"
+    out = tmp_path / "mg"
     code = run_cli("--free", "100", "--out", str(out))  # Jaeger's settings, 400 units
     assert code == 0
     printed = capsys.readouterr().out
-    assert "free-run NRMSE at step 84" in printed and out.stat().st_size > 1000
-    metrics = json.loads(out.with_suffix(".json").read_text())
+    assert "free-run NRMSE at step 84" in printed and (out / "esn.png").stat().st_size > 1000
+    metrics = json.loads((out / "esn.json").read_text())
     assert metrics["washout"] == 1000 and metrics["config"]["reservoir_size"] == 400
     assert metrics["config"]["ridge"] == 1e-14
     # Repeating the last value scores 0.15 one step ahead; a fitted ESN ~1e-5, and free
@@ -399,10 +399,10 @@ def test_cli_reads_a_csv_column(tmp_path, capsys):
     csv = tmp_path / "s.csv"
     rows = "\n".join(f"{i},{3 + 2 * np.sin(0.2 * i):.12f}" for i in t)
     csv.write_text("t,load\n" + rows + "\n")
-    out = tmp_path / "s.png"
+    out = tmp_path / "s"
     argv = ["--csv", str(csv), "--column", "load", "--units", "60", "--out", str(out)]
     assert run_cli(*argv, "--input-scaling", "0.3", "--spectral-radius", "0.8") == 0
-    metrics = json.loads(out.with_suffix(".json").read_text())
+    metrics = json.loads((out / "esn.json").read_text())
     assert metrics["train"] == 560 and metrics["free"] == 140
     assert metrics["free_run_nrmse"] < 1e-2  # a sine is easy to continue
     capsys.readouterr()
@@ -412,7 +412,7 @@ def test_cli_reads_a_csv_column(tmp_path, capsys):
     "argv, message",
     [
         (["--column", "x"], "--column needs --csv"),
-        (["--out", "plot.jpg"], "--out must end in .png"),
+        (["--out", "/"], "already exists and is not empty"),
         (["--csv", "missing.csv", "--column", "x"], "does not exist"),
         (["--train", "50", "--free", "10", "--washout", "49"], "--washout must be below"),
     ],
@@ -437,7 +437,7 @@ def test_cli_csv_too_short(tmp_path, capsys):
         "--free",
         "5",
         "--out",
-        str(tmp_path / "x.png"),
+        str(tmp_path / "x"),
     )
     assert code == 2
     assert "need 8 values" in capsys.readouterr().err

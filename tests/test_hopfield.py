@@ -535,29 +535,31 @@ def test_bad_input_names_the_argument(call, error, match):
 def test_cli_demo_recalls_digits_and_refuses_to_overwrite(tmp_path, capsys):
     from rnnkit.cli import main
 
-    out = tmp_path / "digits.png"
+    out = tmp_path / "digits"
     assert main(["hopfield", "demo", "--digits", "0147", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "recalled exactly: 4 of 4" in text and out.stat().st_size > 1000
-    before = out.read_bytes()
+    assert "recalled exactly: 4 of 4" in text and (out / "digits.png").stat().st_size > 1000
+    before = (out / "digits.png").read_bytes()
     assert main(["hopfield", "demo", "--out", str(out)]) == 2
-    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "digits.png").read_bytes() == before
     # Hebb cannot hold these correlated patterns: the same probes end in a spurious state.
-    assert main(["hopfield", "demo", "--rule", "hebbian", "--out", str(tmp_path / "h.png")]) == 0
+    assert main(["hopfield", "demo", "--rule", "hebbian", "--out", str(tmp_path / "h")]) == 0
     assert "recalled exactly: 0 of 10" in capsys.readouterr().out
 
 
 def test_cli_capacity_writes_plot_and_numbers(tmp_path, capsys):
     from rnnkit.cli import main
 
-    out = tmp_path / "cap.png"
+    out = tmp_path / "cap"
     argv = ["hopfield", "capacity", "--units", "40", "--loads", "0.05,0.5", "--trials", "1"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "| 0.500 | 20 |" in capsys.readouterr().out
-    saved = json.loads(out.with_suffix(".json").read_text())
+    saved = json.loads((out / "capacity.json").read_text())
     assert saved["exact"]["hebbian"][0] == 1.0 and saved["exact"]["hebbian"][1] < 0.2
-    assert out.stat().st_size > 1000
-    assert main([*argv, "--out", str(out)]) == 2
+    assert (out / "capacity.png").stat().st_size > 1000
+    assert main([*argv, "--out", str(out)]) == 2  # never overwritten
+    (tmp_path / "cap.txt").write_text("a file")
     assert main([*argv, "--out", str(tmp_path / "cap.txt")]) == 2
 
 

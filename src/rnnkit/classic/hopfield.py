@@ -466,9 +466,9 @@ def capacity_curve(
     steps = [(t, k) for t in range(config.trials) for k in range(len(n_patterns))]
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .._progress import Progress  # a bar on a terminal, plain lines in a log
 
-        bar = tqdm(total=len(steps), desc="capacity", unit="load", leave=False)
+        bar = Progress(len(steps), desc="capacity", unit="load")
     for _, k in steps:
         p = n_patterns[k]
         patterns = torch.randint(0, 2, (p, n), generator=gen).to(torch.float64) * 2 - 1

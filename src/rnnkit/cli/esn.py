@@ -5,7 +5,8 @@ It is scaled to zero mean and standard deviation 0.2 (the size of Jaeger's tanh(
 squashing), the network is fitted one step ahead on the first ``--train`` values (the first
 ``--washout`` states dropped), then runs closed-loop for ``--free`` steps, each output being
 the next input. Prints the NRMSEs (in the original units, normalised by the series' standard
-deviation) and writes a plot of the free run against the truth.
+deviation) and writes esn.png (the free run against the truth) and esn.json (the numbers)
+into the run directory ``--out``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from ._common import (
     UsageError,
+    add_out_option,
     csv_column,
     float_in,
+    new_run_dir,
     non_negative_int,
     positive_float,
     positive_int,
@@ -112,27 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="seed of the reservoir and of the Mackey-Glass history (default: 0)",
     )
-    parser.add_argument(
-        "--out",
-        default="esn.png",
-        metavar="PNG",
-        help="plot to write, and its numbers in the same name with .json (default: esn.png); "
-        "never overwritten",
-    )
+    add_out_option(parser, "esn", "esn.png and esn.json")
     parser.set_defaults(run=run_esn)
-
-
-def _outputs(text: str) -> tuple[Path, Path]:
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--out must end in .png, got {text!r}")
-    numbers = path.with_suffix(".json")
-    for p in (path, numbers):
-        if p.exists():
-            raise UsageError(f"--out: {p} already exists; give another path or remove it")
-    if not path.parent.is_dir():
-        raise UsageError(f"--out folder {str(path.parent)!r} does not exist")
-    return path, numbers
 
 
 def _series(args: argparse.Namespace):
@@ -172,7 +156,8 @@ def run_esn(args: argparse.Namespace) -> int:
     from ..classic import EchoStateNetwork
     from ..viz.esn import plot_esn_prediction
 
-    png, numbers = _outputs(args.out)
+    run_dir = new_run_dir(args.out, "esn")
+    png, numbers = run_dir / "esn.png", run_dir / "esn.json"
     values, source, train, free = _series(args)
     washout = args.washout if args.washout is not None else min(1000, train // 3)
     ridge = args.ridge if args.ridge is not None else (1e-14 if args.csv is None else 1e-8)
@@ -219,6 +204,7 @@ def run_esn(args: argparse.Namespace) -> int:
         metrics[f"nrmse_step_{horizon}"] = abs(closed[horizon - 1] - truth[horizon - 1]) / norm
     metrics["config"] = json.loads(esn.config.to_json())
     context = values[max(0, train - free) : train]
+    run_dir.mkdir(parents=True, exist_ok=True)
     plot_esn_prediction(
         png,
         truth,

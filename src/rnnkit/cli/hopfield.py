@@ -8,9 +8,8 @@ them from noisy probes and saves a probe / recalled / original grid.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ._common import UsageError, float_in, positive_int
+from ._common import UsageError, add_out_option, float_in, new_run_dir, positive_int
 
 RULES = ("hebbian", "storkey", "pseudoinverse")
 MODES = ("async", "sync")
@@ -62,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Store random ±1 patterns at increasing loads P/N, probe each with a fraction of "
             "its bits flipped, and plot the fraction recalled exactly and the mean final "
-            "overlap for each rule. Writes OUT (PNG) and OUT with .json (the numbers); prints "
-            "the table."
+            "overlap for each rule. Writes capacity.png and capacity.json (the numbers) into "
+            "--out DIR; prints the table."
         ),
     )
     capacity.add_argument(
@@ -92,12 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mode", choices=MODES, default="async", help="dynamics (default: async)"
     )
     capacity.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
-    capacity.add_argument(
-        "--out",
-        default="hopfield_capacity.png",
-        metavar="PNG",
-        help="image to write (default: hopfield_capacity.png); never overwritten",
-    )
+    add_out_option(capacity, "hopfield-capacity", "capacity.png and capacity.json")
     capacity.set_defaults(run=run_capacity)
 
     demo = commands.add_parser(
@@ -106,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Store the binarised mean image of each digit class of scikit-learn's bundled 8x8 "
             "digits (64 units), flip a fraction of the bits of each, recall, and save a grid of "
-            "probe / recalled / original. Needs scikit-learn (pip install 'rnnkit[digits]')."
+            "probe / recalled / original (digits.png in --out DIR). Needs scikit-learn "
+            "(pip install 'rnnkit[digits]')."
         ),
     )
     demo.add_argument(
@@ -127,24 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--mode", choices=MODES, default="async", help="dynamics (default: async)")
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
-    demo.add_argument(
-        "--out",
-        default="hopfield_digits.png",
-        metavar="PNG",
-        help="image to write (default: hopfield_digits.png); never overwritten",
-    )
+    add_out_option(demo, "hopfield-demo", "digits.png")
     demo.set_defaults(run=run_demo)
-
-
-def _new_file(text: str, suffix: str = ".png") -> Path:
-    path = Path(text)
-    if path.suffix.lower() != suffix:
-        raise UsageError(f"--out must end in {suffix}, got {text!r}")
-    if path.exists():
-        raise UsageError(f"--out {text} already exists; give another path or remove it")
-    if not path.parent.is_dir():
-        raise UsageError(f"--out folder {str(path.parent)!r} does not exist")
-    return path
 
 
 def _single_thread() -> None:
@@ -158,10 +137,8 @@ def run_capacity(args: argparse.Namespace) -> int:
     from ..classic import CapacityConfig, capacity_curve
     from ..viz.hopfield import plot_capacity
 
-    out = _new_file(args.out)
-    json_path = out.with_suffix(".json")
-    if json_path.exists():
-        raise UsageError(f"{json_path} already exists; give another --out or remove it")
+    run_dir = new_run_dir(args.out, "hopfield-capacity")
+    out, json_path = run_dir / "capacity.png", run_dir / "capacity.json"
     options = {} if args.loads is None else {"loads": args.loads}
     try:
         config = CapacityConfig(
@@ -178,6 +155,7 @@ def run_capacity(args: argparse.Namespace) -> int:
     _single_thread()
     result = capacity_curve(config, progress=True)
     print(result.table())
+    run_dir.mkdir(parents=True, exist_ok=True)
     plot_capacity(out, result)
     result.save(json_path)
     print(f"wrote {out} and {json_path}")
@@ -206,7 +184,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..classic.hopfield import flip_bits
     from ..viz.hopfield import plot_recall_grid
 
-    out = _new_file(args.out)
+    run_dir = new_run_dir(args.out, "hopfield-demo")
+    out = run_dir / "digits.png"
     patterns = torch.from_numpy(load_digit_prototypes(args.digits))  # (K, 64)
     _single_thread()
     gen = torch.Generator().manual_seed(args.seed)
@@ -227,6 +206,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"  {'yes' if bool(exact[k]) else 'no'}"
         )
     print(f"recalled exactly: {int(exact.sum())} of {len(args.digits)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
     plot_recall_grid(
         out,
         {"probe": probes, "recalled": recalled, "original": patterns},

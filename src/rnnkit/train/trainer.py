@@ -106,6 +106,7 @@ class Trainer:
             model.safetensors and checkpoints are written there.
         on_step: called after every step with the trainer (a progress bar).
         on_eval: called after every evaluation with the metrics record.
+        on_save: called with the step after every checkpoint is written.
         reference: horizontal lines for loss.png, name -> bits/char (e.g. zlib's ratio).
 
     Example:
@@ -132,6 +133,7 @@ class Trainer:
         *,
         on_step: Callable[[Trainer], None] | None = None,
         on_eval: Callable[[dict], None] | None = None,
+        on_save: Callable[[int], None] | None = None,
         reference: dict[str, float] | None = None,
     ) -> None:
         self.model = model
@@ -150,6 +152,7 @@ class Trainer:
         )
         self.on_step = on_step
         self.on_eval = on_eval
+        self.on_save = on_save
         self.reference = reference
         self.step = 0
         self.carry: State | None = None
@@ -263,6 +266,8 @@ class Trainer:
                 self.on_step(self)
             if self.step % c.checkpoint_every == 0 or final:
                 self.save()
+                if self.on_save is not None:
+                    self.on_save(self.step)
             if record is not None and "val_bits_per_char" in record:
                 if plot:
                     from ..viz.training import plot_training

@@ -1,0 +1,192 @@
+"""``rnnkit forecast``: train a forecaster on a series and plot its held-out predictions.
+
+The series is Mackey-Glass (tau = 17) or a column of a CSV file. The last ``--test-fraction`` is
+held out and predicted one step ahead (from the true past) and closed-loop (from the model's own
+predictions); the run directory gets config.json (model, scaler, metrics), model.safetensors
+and forecast.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+
+from ..train.supervised import FitConfig
+from ._common import (
+    UsageError,
+    add_option,
+    add_out_option,
+    apply_threads,
+    csv_column,
+    fraction,
+    new_run_dir,
+    positive_int,
+)
+from ._fit import Recipe, add_recipe_options, cell_options, fit_config, train_with_progress
+
+
+@dataclass(frozen=True)
+class ForecastRecipe(Recipe):
+    """The defaults of ``rnnkit forecast`` (see :class:`~rnnkit.cli._fit.Recipe`).
+
+    Attributes:
+        samples: Mackey-Glass values generated.
+        window: past values the forecaster reads.
+        test_fraction: the held-out end of the series.
+    """
+
+    fit: FitConfig = field(default_factory=lambda: FitConfig(steps=1500, lr=3e-3))
+    samples: int = 2000
+    window: int = 50
+    test_fraction: float = 0.2
+
+
+RECIPE = ForecastRecipe()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "forecast",
+        help="train a forecaster on a series and plot its predictions",
+        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--csv", metavar="PATH", help="a CSV file with a header row (default: none)")
+    data.add_argument(
+        "--column", metavar="NAME", help="the CSV column to forecast (needed with --csv)"
+    )
+    add_option(data, "--samples", RECIPE, "Mackey-Glass values", type=positive_int, metavar="N")
+    add_option(
+        data, "--window", RECIPE, "input steps per prediction", type=positive_int, metavar="W"
+    )
+    add_option(
+        data, "--test-fraction", RECIPE, "held-out end of the series", type=fraction, metavar="F"
+    )
+    add_recipe_options(parser, RECIPE)
+    add_out_option(parser, "forecast", "the model, its config and the plot")
+    parser.set_defaults(run=run_forecast)
+
+
+def _load_series(args: argparse.Namespace):
+    from ..data.mackey_glass import mackey_glass
+
+    if args.csv is None:
+        if args.column is not None:
+            raise UsageError("--column needs --csv PATH (the default series is Mackey-Glass)")
+        return mackey_glass(args.samples, transient=500), "Mackey-Glass (tau=17)"
+    if args.column is None:
+        raise UsageError("--csv needs --column NAME, the column to forecast")
+    values = csv_column(args.csv, args.column)
+    return values, f"{args.csv}:{args.column}"
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ..data.series import Scaler, sliding_windows
+    from ..models.forecaster import Forecaster, ForecasterConfig
+    from ..viz.series import plot_forecast
+
+    run_dir = new_run_dir(args.out, "forecast")
+    series, source = _load_series(args)
+    n = series.shape[0]
+    n_test = round(n * args.test_fraction)
+    n_train = n - n_test
+    # Training needs one full window plus its target; the test part needs at least one value.
+    if n_test < 1 or n_train < args.window + 1:
+        raise UsageError(
+            f"the series is too short for --window {args.window}: {n} values, of which "
+            f"{n_train} for training (needs at least {args.window + 1}) and {n_test} held out "
+            "(needs at least 1)"
+        )
+    apply_threads(args)
+    torch.manual_seed(args.seed)
+    scaler = Scaler.fit(series[:n_train])
+    scaled = torch.from_numpy(scaler.transform(series)).float()  # (N,)
+    x_train, y_train = sliding_windows(scaled[:n_train], args.window)  # (M, w, 1), (M, 1, 1)
+    # Test windows end just before each held-out value and may reach back into the train part.
+    x_test, y_test = sliding_windows(scaled[n_train - args.window :], args.window)
+
+    model = Forecaster(
+        ForecasterConfig(
+            hidden_size=args.hidden,
+            cell=args.cell,
+            num_layers=args.layers,
+            cell_options=cell_options(args),
+        )
+    )
+    gen = torch.Generator().manual_seed(args.seed)
+
+    def batches(step: int):
+        index = torch.randint(0, x_train.shape[0], (args.batch_size,), generator=gen)
+        return x_train[index], y_train[index]
+
+    def loss_fn(model, x, y):
+        return torch.nn.functional.mse_loss(model(x), y)
+
+    def evaluate(model) -> float:
+        return float(torch.nn.functional.mse_loss(model(x_test), y_test))
+
+    config = fit_config(args)
+    print(
+        f"forecast {source}: {n} values, train {n_train}, held out {n_test}; "
+        f"{args.cell.upper()} {args.hidden}x{args.layers}, window {args.window}",
+        file=sys.stderr,
+    )
+    result = train_with_progress(model, batches, loss_fn, config, evaluate, "forecast")
+
+    model.eval()
+    with torch.no_grad():
+        one_step = scaler.inverse(model(x_test)[:, 0, 0].double().numpy())  # (n_test,)
+        context = scaled[n_train - args.window : n_train].view(1, -1, 1)  # (1, w, 1)
+        closed = scaler.inverse(model.rollout(context, n_test)[0, :, 0].double().numpy())
+    truth = series[n_train:]
+    std = float(truth.std()) or 1.0
+    rmse = float(np.sqrt(np.mean((one_step - truth) ** 2)))
+    persistence = float(np.sqrt(np.mean((series[n_train - 1 : -1] - truth) ** 2)))
+    horizon = min(n_test, 84)  # Jaeger's 84-step closed-loop horizon for Mackey-Glass
+    closed_rmse = float(np.sqrt(np.mean((closed[:horizon] - truth[:horizon]) ** 2)))
+    metrics = {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "one_step_rmse": rmse,
+        "one_step_nrmse": rmse / std,
+        "persistence_rmse": persistence,
+        f"closed_loop_nrmse_{horizon}": closed_rmse / std,
+    }
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(
+        run_dir,
+        scaler={"mean": scaler.mean, "std": scaler.std},
+        source=source,
+        window=args.window,
+        train=config.to_dict(),
+        metrics=metrics,
+    )
+    context_len = min(n_train, n_test)
+    shown = series[n_train - context_len :]
+    pad = np.full(context_len, np.nan)
+    plot_forecast(
+        run_dir / "forecast.png",
+        shown,
+        {
+            "one step ahead": np.concatenate([pad, one_step]),
+            "closed loop": np.concatenate([pad, closed]),
+        },
+        start=n_train - context_len,
+        split=n_train,
+        title=f"{source}: {args.cell.upper()} {args.hidden}, {result.steps} steps",
+    )
+    print(
+        f"held-out one-step RMSE {rmse:.4g} (NRMSE {rmse / std:.3g}; repeating the last value: "
+        f"{persistence:.4g}); closed-loop NRMSE over {horizon} steps {closed_rmse / std:.3g}"
+    )
+    print(f"trained {result.steps} steps in {result.seconds:.1f} s; saved {run_dir}/")
+    print(f"plot: {run_dir / 'forecast.png'}")
+    return 0
+
+
+__all__ = ["register", "run_forecast"]

@@ -1,0 +1,296 @@
+"""``rnnkit train``: train a character language model and keep its run directory.
+
+With no options: an LSTM on the built-in corpus (Python's documentation topics) for 3 minutes;
+every default is the field of :class:`~rnnkit.models.language_model.ModelConfig` or
+:class:`~rnnkit.train.config.TrainConfig`. ``--resume DIR`` continues a run exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._common import (
+    UsageError,
+    add_option,
+    add_out_option,
+    add_threads_option,
+    apply_threads,
+    cell_names,
+    new_run_dir,
+    positive_float,
+    positive_int,
+    probability,
+    show,
+)
+from ._text import corpus_of_run, load_corpus
+
+MODEL_FIELDS = ("cell", "hidden_size", "num_layers", "embed_size", "dropout", "tie_weights")
+TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "seed", "checkpoint_every", "eval_every")
+TRAIN_FIELDS += ("log_every", "steps", "minutes")
+# What a resumed run may change; the rest defines the run (corpus, model, data order, seed).
+CHANGE_ON_RESUME = ("steps", "minutes", "checkpoint_every", "eval_every", "log_every")
+FLAGS: dict[str, str] = {}  # dest -> --flag, for messages
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..models.language_model import ModelConfig
+    from ..train.config import DEFAULT_MINUTES, TrainConfig
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a character language model",
+        description=(
+            "Train a character-level language model with truncated BPTT; by default an LSTM on "
+            "the built-in corpus (Python's documentation topics) for 3 minutes. The run "
+            "directory (--out) gets config.json, model.safetensors, metrics.jsonl, loss.png and "
+            "checkpoints/; --resume DIR continues it with the losses it would have had. "
+            "Progress goes to stderr: a bar on a terminal, a plain line every 10 s otherwise."
+        ),
+    )
+
+    def option(group, flag, source, text, dest, **kwargs):
+        FLAGS[dest] = flag
+        add_option(group, flag, source, text, field=dest, dest=dest, given_only=True, **kwargs)
+
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--text", metavar="PATH", help="UTF-8 text file or folder (default: the built-in corpus)"
+    )
+    FLAGS["text"] = "--text"
+    ints = {"type": positive_int, "metavar": "N"}
+    model = parser.add_argument_group("model")
+    option(model, "--cell", ModelConfig, "recurrent cell", "cell", choices=cell_names())
+    option(model, "--hidden", ModelConfig, "units per layer", "hidden_size", **ints)
+    option(model, "--layers", ModelConfig, "recurrent layers", "num_layers", **ints)
+    option(model, "--embed", ModelConfig, "embedding size", "embed_size", **ints)
+    option(
+        model, "--dropout", ModelConfig, "dropout rate", "dropout", type=probability, metavar="P"
+    )
+    option(
+        model,
+        "--tie-weights",
+        ModelConfig,
+        "the readout reuses the embedding (sets --embed to --hidden)",
+        "tie_weights",
+        action="store_true",
+    )
+    run = parser.add_argument_group("training")
+    length = run.add_mutually_exclusive_group()
+    FLAGS.update(minutes="--minutes", steps="--steps")
+    length.add_argument(
+        "--minutes",
+        type=positive_float,
+        metavar="M",
+        help=f"train for M minutes (default: {show(DEFAULT_MINUTES)} unless --steps is given)",
+    )
+    length.add_argument(
+        "--steps", type=positive_int, metavar="N", help="train for N steps instead of minutes"
+    )
+    option(run, "--batch-size", TrainConfig, "parallel streams", "batch_size", **ints)
+    option(run, "--seq-len", TrainConfig, "characters per BPTT chunk", "seq_len", **ints)
+    option(run, "--lr", TrainConfig, "peak AdamW learning rate", "lr", type=positive_float)
+    option(run, "--seed", TrainConfig, "random seed", "seed", type=int, metavar="N")
+    every = "steps between"
+    option(
+        run,
+        "--checkpoint-every",
+        TrainConfig,
+        f"{every} checkpoints",
+        "checkpoint_every",
+        **ints,
+    )
+    option(run, "--eval-every", TrainConfig, f"{every} held-out evaluations", "eval_every", **ints)
+    option(run, "--log-every", TrainConfig, f"{every} lines of metrics.jsonl", "log_every", **ints)
+    add_threads_option(run)
+    where = parser.add_argument_group("run directory")
+    add_out_option(where, "charlm", "the new run")
+    where.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    FLAGS["out"] = "--out"
+    parser.set_defaults(run=run_train)
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _fresh_configs(args: argparse.Namespace):
+    """``(model options, TrainConfig)`` of a new run: the options given, dataclass defaults."""
+    from ..models.language_model import ModelConfig
+    from ..train.config import TrainConfig
+
+    model = _given(args, MODEL_FIELDS)
+    if model.get("tie_weights"):
+        hidden = model.get("hidden_size", ModelConfig(vocab_size=1).hidden_size)
+        if model.setdefault("embed_size", hidden) != hidden:
+            raise UsageError(f"--embed must equal --hidden ({hidden}) with --tie-weights")
+    try:
+        ModelConfig(vocab_size=1, **model)  # check the options before reading any text
+        return model, TrainConfig(**_given(args, TRAIN_FIELDS))
+    except (TypeError, ValueError) as err:
+        raise UsageError(str(err)) from None
+
+
+def _resumed_config(args: argparse.Namespace, train):
+    """The train config of a resumed run, with the options that may change applied."""
+    import dataclasses
+
+    fixed = [n for n in ("text", "out", *MODEL_FIELDS, *TRAIN_FIELDS) if n not in CHANGE_ON_RESUME]
+    given = [FLAGS[name] for name in fixed if getattr(args, name) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be given with --resume: a resumed run keeps its corpus, "
+            "model and seed (only --steps, --minutes, --checkpoint-every, --eval-every, "
+            "--log-every change)"
+        )
+    changes = _given(args, CHANGE_ON_RESUME)
+    if "steps" in changes:
+        changes["minutes"] = None
+    elif "minutes" in changes:
+        changes["steps"] = None
+    return dataclasses.replace(train, **changes)
+
+
+def _open_run(args: argparse.Namespace):
+    """``(run_dir, RunFiles, corpus)``: a new run from the options, or the one to resume."""
+    from ..data.text import Vocabulary
+    from ..models.language_model import ModelConfig
+    from ..train import CheckpointError, RunFiles, read_run_config
+
+    if args.resume is not None:
+        try:
+            run = read_run_config(args.resume)
+        except CheckpointError as err:
+            raise UsageError(str(err)) from None
+        run.train = _resumed_config(args, run.train)
+        return args.resume, run, corpus_of_run(run)
+    model_options, train_config = _fresh_configs(args)
+    hint = f", or continue the run with --resume {args.out}"
+    run_dir = new_run_dir(args.out, "charlm", hint if args.out else "")
+    corpus = load_corpus(args.text)
+    vocab = Vocabulary.from_text(corpus.text)
+    model_config = ModelConfig(vocab_size=len(vocab), **model_options)
+    return (
+        run_dir,
+        RunFiles(model_config, train_config, vocab, corpus.source, corpus.sha256),
+        corpus,
+    )
+
+
+def _resume(trainer, run_dir) -> None:
+    """Load the last checkpoint into ``trainer`` (a run killed before its first starts over)."""
+    from ..train import CheckpointError
+    from ..train import checkpoint as ckpt
+
+    if (run_dir / ckpt.POINTER).exists():
+        try:
+            trainer.resume()
+        except CheckpointError as err:
+            raise UsageError(str(err)) from None
+    else:  # killed before its first checkpoint: the same seed starts it again identically
+        ckpt.truncate_metrics(run_dir / ckpt.METRICS, 0)
+    if trainer.done():
+        raise UsageError(
+            f"run {run_dir} already finished at step {trainer.step}; give a larger --steps "
+            "or --minutes to train it further"
+        )
+
+
+def _progress_hooks(trainer, bar) -> None:
+    """Set the trainer's callbacks: move ``bar``, print evaluations and checkpoints."""
+
+    def on_step(trainer) -> None:
+        bar.goto(trainer.step if trainer.config.steps else int(trainer.elapsed))
+        if trainer.last.get("step") == trainer.step:
+            r = trainer.last
+            bar.note(
+                f"step {trainer.step}, {r['train_bits_per_char']:.3f} bits/char, "
+                f"{r['chars_per_second']:,.0f} chars/s"
+            )
+
+    def on_eval(record: dict) -> None:
+        bar.write(
+            f"step {record['step']:>6}  train {record['train_bits_per_char']:.3f} bits/char  "
+            f"held-out {record['val_bits_per_char']:.3f} bits/char  "
+            f"{record['chars_per_second']:,.0f} chars/s  {record['elapsed_seconds']:.0f} s"
+        )
+
+    def on_save(step: int) -> None:
+        bar.write(f"checkpoint at step {step} saved in {trainer.run_dir}")
+
+    trainer.on_step, trainer.on_eval, trainer.on_save = on_step, on_eval, on_save
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .._progress import Progress
+    from ..data.text import compression_bits
+    from ..models.language_model import CharLanguageModel
+    from ..train import Trainer, TrainingDiverged, prepare_corpus, write_run_config
+
+    run_dir, run, corpus = _open_run(args)
+    run_dir = Path(run_dir)
+    try:
+        train_ids, val_ids = prepare_corpus(corpus, run.vocabulary, run.train)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    threads = apply_threads(args)
+    print(
+        f"preparing on {threads} thread{'s' if threads > 1 else ''}: the model (the first run on "
+        "a machine compiles the fused kernels, about a minute) and zlib/lzma yardsticks",
+        file=sys.stderr,
+        flush=True,
+    )
+    torch.manual_seed(run.train.seed)
+    model = CharLanguageModel(run.model)
+    with torch.no_grad():  # builds the fused kernels (once per machine) before the clock starts
+        model.eval()(torch.zeros(1, 1, dtype=torch.long))  # eval: no dropout, the RNG is untouched
+        model.train()
+    # Compressors' ratios on the whole text as yardsticks; lzma is slow on very large texts.
+    reference = compression_bits(corpus.text) if len(corpus.text) <= 4_000_000 else {}
+    try:
+        trainer = Trainer(model, run.train, train_ids, val_ids, run_dir, reference=reference)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.resume is not None:
+        _resume(trainer, run_dir)
+        print(f"resuming {run_dir} at step {trainer.step}", file=sys.stderr)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_config(run_dir, run)  # a resumed run records its new --steps/--minutes/...
+    print(
+        f"training a {run.model.num_layers}-layer {run.model.cell} ({run.model.hidden_size} "
+        f"units, {sum(p.numel() for p in model.parameters()):,} weights) on {corpus.source}: "
+        f"{len(train_ids):,} training / {len(val_ids):,} held-out characters, "
+        f"{len(run.vocabulary)} distinct; run directory {run_dir}",
+        file=sys.stderr,
+    )
+    steps, minutes = run.train.steps, run.train.minutes
+    bar = Progress(
+        steps or int(60 * minutes),
+        desc="train",
+        unit="step" if steps else "s",
+        initial=trainer.step if steps else int(trainer.elapsed),
+    )
+    _progress_hooks(trainer, bar)
+    try:
+        with bar:
+            summary = trainer.run()
+    except TrainingDiverged as err:
+        print(
+            f"rnnkit train: {err}; the last checkpoint in {run_dir} is kept. Try a smaller --lr.",
+            file=sys.stderr,
+        )
+        return 1
+    yardsticks = ", ".join(f"{name} {bits:.3f}" for name, bits in reference.items())
+    print(
+        f"done: step {summary['step']}, held-out {summary['val_bits_per_char']:.3f} bits/char "
+        f"after {summary['elapsed_seconds']:.0f} s"
+        + (f" ({yardsticks} on the whole text)" if yardsticks else "")
+        + f". Sample it: rnnkit generate {run_dir}"
+    )
+    return 0
+
+
+__all__ = ["register", "run_train"]

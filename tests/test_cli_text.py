@@ -332,3 +332,33 @@ def test_train_progress_is_plain_lines_in_a_log(tmp_path, corpus):
     assert any(line.startswith("train: 4/4 step (100%) in ") for line in lines)
     assert f"checkpoint at step 4 saved in {tmp_path / 'r'}" in lines
     assert "\r" not in proc.stderr
+
+
+def test_progress_prints_a_plain_line_every_period_and_draws_a_bar_on_a_terminal():
+    import io
+
+    from rnnkit._progress import Progress
+
+    now = [0.0]
+    log = io.StringIO()
+    bar = Progress(100, desc="job", unit="step", file=log, every=10.0, clock=lambda: now[0])
+    for t in (4.0, 9.9, 10.0, 15.0, 19.9, 20.5):
+        now[0] = t
+        bar.update()
+    bar.close()
+    bar.close()  # closing twice prints nothing more
+    assert log.getvalue().splitlines() == [
+        "job: 0/100 step (0%)",
+        "job: 3/100 step (3%) in 10 s",
+        "job: 6/100 step (6%) in 20 s",
+        "job: 6/100 step (6%) in 20 s",
+    ]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    with Progress(5, desc="job", file=screen) as bar:
+        bar.update(5)
+    assert "\r" in screen.getvalue() and "job: 0/5 step (0%)\n" not in screen.getvalue()

@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     option(run, "--log-every", TrainConfig, f"{every} lines of metrics.jsonl", "log_every", **ints)
     add_threads_option(run)
     where = parser.add_argument_group("run directory")
-    add_out_option(where, "charlm", "the new run")
+    add_out_option(where, "train", "the new run")
     where.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
     FLAGS["out"] = "--out"
     parser.set_defaults(run=run_train)
@@ -167,7 +167,7 @@ def _open_run(args: argparse.Namespace):
         return args.resume, run, corpus_of_run(run)
     model_options, train_config = _fresh_configs(args)
     hint = f", or continue the run with --resume {args.out}"
-    run_dir = new_run_dir(args.out, "charlm", hint if args.out else "")
+    run_dir = new_run_dir(args.out, "train", hint if args.out else "")
     corpus = load_corpus(args.text)
     vocab = Vocabulary.from_text(corpus.text)
     model_config = ModelConfig(vocab_size=len(vocab), **model_options)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..train.supervised import FitConfig
 from ._common import UsageError, add_option, apply_threads, positive_int
@@ -55,85 +57,132 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_task)
 
 
-def run_task(args: argparse.Namespace) -> int:
+@dataclass
+class Problem:
+    """A synthetic task at one length: how to draw batches, the held-out set, the loss and the
+    memoryless baseline."""
+
+    task: str
+    length: int
+    inputs: int
+    outputs: int
+    baseline: float
+    unit: str
+    held_out: tuple[Any, Any]
+    draw: Callable[[int, Any], tuple[Any, Any]]  # (batch size, generator) -> (x, y)
+
+    def loss(self, model, x, y):
+        import torch.nn.functional as F
+
+        ys, _ = model(x)
+        if self.task == "adding":
+            return F.mse_loss(ys[:, -1], y)  # (B, 1): read at the last step
+        return F.cross_entropy(ys.reshape(-1, self.outputs), y.reshape(-1))
+
+
+def make_problem(task: str, length: int, seed: int) -> Problem:
     import torch
 
     from ..data import synthetic as syn
+
+    held_out_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    if task == "adding":
+        if length < 2:
+            raise UsageError(f"--length must be at least 2 for the adding problem, got {length}")
+        held_out = syn.adding_problem(1000, length, generator=held_out_gen)
+        return Problem(
+            task,
+            length,
+            2,
+            1,
+            syn.ADDING_BASELINE_MSE,
+            "MSE",
+            held_out,
+            lambda batch, gen: syn.adding_problem(batch, length, generator=gen),
+        )
+
+    def draw(batch: int, gen):
+        seq, target = syn.copy_task(batch, length, generator=gen)
+        return syn.copy_one_hot(seq), target
+
+    return Problem(
+        task,
+        length,
+        syn.COPY_INPUT_CATEGORIES,
+        syn.COPY_OUTPUT_CATEGORIES,
+        syn.copy_baseline(length),
+        "cross-entropy (nats)",
+        draw(500, held_out_gen),
+        draw,
+    )
+
+
+def run_task(args: argparse.Namespace) -> int:
+    import torch
+
     from ..layers import RNN
 
-    T = args.length
-    if args.task == "adding" and T < 2:
-        raise UsageError(f"--length must be at least 2 for the adding problem, got {T}")
+    problem = make_problem(args.task, args.length, args.seed)
     apply_threads(args)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    held_out_gen = torch.Generator().manual_seed(args.seed + 1_000_003)
-    adding = args.task == "adding"
-    if adding:
-        baseline, unit = syn.ADDING_BASELINE_MSE, "MSE"
-        x_val, y_val = syn.adding_problem(1000, T, generator=held_out_gen)
-        inputs, outputs = 2, 1
-    else:
-        baseline, unit = syn.copy_baseline(T), "cross-entropy (nats)"
-        seq, y_val = syn.copy_task(500, T, generator=held_out_gen)
-        x_val = syn.copy_one_hot(seq)
-        inputs, outputs = syn.COPY_INPUT_CATEGORIES, syn.COPY_OUTPUT_CATEGORIES
     net = RNN(
-        inputs,
+        problem.inputs,
         args.hidden,
         cell=args.cell,
         num_layers=args.layers,
-        output_size=outputs,
+        output_size=problem.outputs,
         **cell_options(args),
     )
-
-    def batches(step: int):
-        if adding:
-            return syn.adding_problem(args.batch_size, T, generator=gen)
-        seq, target = syn.copy_task(args.batch_size, T, generator=gen)
-        return syn.copy_one_hot(seq), target
-
-    def loss_fn(model, x, y):
-        ys, _ = model(x)
-        if adding:
-            return torch.nn.functional.mse_loss(ys[:, -1], y)  # (B, 1): read at the last step
-        return torch.nn.functional.cross_entropy(ys.reshape(-1, outputs), y.reshape(-1))
-
-    def evaluate(model) -> float:
-        return float(loss_fn(model, x_val, y_val))
-
+    x_val, y_val = problem.held_out
+    name = f"{args.task} T={args.length}"
     print(
-        f"{args.task} T={T}: {args.cell.upper()} {args.hidden}x{args.layers}; baseline {unit} "
-        f"{baseline:.4g}",
+        f"{name}: {args.cell.upper()} {args.hidden}x{args.layers}; baseline {problem.unit} "
+        f"{problem.baseline:.4g}",
         file=sys.stderr,
     )
-    result = train_with_progress(net, batches, loss_fn, fit_config(args), evaluate, args.task)
+    result = train_with_progress(
+        net,
+        lambda step: problem.draw(args.batch_size, gen),
+        problem.loss,
+        fit_config(args),
+        lambda model: float(problem.loss(model, x_val, y_val)),
+        args.task,
+    )
     final = result.final_eval
     summary = {
         "task": args.task,
-        "length": T,
+        "length": args.length,
         "cell": args.cell,
         "hidden": args.hidden,
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "held_out": final,
-        "baseline": baseline,
-        "ratio": final / baseline,
+        "baseline": problem.baseline,
+        "ratio": final / problem.baseline,
     }
     extra = ""
-    if not adding:
-        with torch.no_grad():
-            predicted = net(x_val)[0][:, -syn.COPY_LENGTH :].argmax(dim=2)
-        accuracy = float((predicted == y_val[:, -syn.COPY_LENGTH :]).float().mean())
-        summary["copied_symbol_accuracy"] = accuracy
+    if args.task == "copy":
+        summary["copied_symbol_accuracy"] = accuracy = _copied_right(net, x_val, y_val)
         extra = f"; copied symbols right: {100 * accuracy:.1f}% (chance 12.5%)"
     print(
-        f"{args.task} T={T}: held-out {unit} {final:.4g} after {result.steps} steps "
-        f"({result.seconds:.0f} s); memoryless baseline {baseline:.4g}; "
-        f"{100 * final / baseline:.2f}% of baseline{extra}"
+        f"{name}: held-out {problem.unit} {final:.4g} after {result.steps} steps "
+        f"({result.seconds:.0f} s); memoryless baseline {problem.baseline:.4g}; "
+        f"{100 * final / problem.baseline:.2f}% of baseline{extra}"
     )
     print(json.dumps(summary))
     return 0
 
 
-__all__ = ["register", "run_task"]
+def _copied_right(net, x, y) -> float:
+    """The fraction of the copy task's 10 recalled symbols predicted right."""
+    import torch
+
+    from ..data.synthetic import COPY_LENGTH
+
+    with torch.no_grad():
+        predicted = net(x)[0][:, -COPY_LENGTH:].argmax(dim=2)
+    return float((predicted == y[:, -COPY_LENGTH:]).float().mean())
+
+
+__all__ = ["Problem", "make_problem", "register", "run_task"]

@@ -18,6 +18,7 @@ from ._common import (
     add_threads_option,
     apply_threads,
     cell_names,
+    default_of,
     new_run_dir,
     positive_float,
     positive_int,
@@ -122,7 +123,7 @@ def _fresh_configs(args: argparse.Namespace):
 
     model = _given(args, MODEL_FIELDS)
     if model.get("tie_weights"):
-        hidden = model.get("hidden_size", ModelConfig(vocab_size=1).hidden_size)
+        hidden = model.get("hidden_size", default_of(ModelConfig, "hidden_size"))
         if model.setdefault("embed_size", hidden) != hidden:
             raise UsageError(f"--embed must equal --hidden ({hidden}) with --tie-weights")
     try:

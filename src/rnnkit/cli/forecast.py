@@ -81,42 +81,87 @@ def _load_series(args: argparse.Namespace):
     return values, f"{args.csv}:{args.column}"
 
 
-def run_forecast(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
-    from ..data.series import Scaler, sliding_windows
-    from ..models.forecaster import Forecaster, ForecasterConfig
-    from ..viz.series import plot_forecast
-
-    run_dir = new_run_dir(args.out, "forecast")
-    series, source = _load_series(args)
-    n = series.shape[0]
+def _train_length(n: int, args: argparse.Namespace) -> int:
+    """Values before the held-out end; training needs a window and its target, the test one."""
     n_test = round(n * args.test_fraction)
     n_train = n - n_test
-    # Training needs one full window plus its target; the test part needs at least one value.
     if n_test < 1 or n_train < args.window + 1:
         raise UsageError(
             f"the series is too short for --window {args.window}: {n} values, of which "
             f"{n_train} for training (needs at least {args.window + 1}) and {n_test} held out "
             "(needs at least 1)"
         )
+    return n_train
+
+
+def _predict(model, scaler, scaled, n_train: int, window: int):
+    """One-step-ahead and closed-loop predictions of the held-out end, in the series' units."""
+    import torch
+
+    from ..data.series import sliding_windows
+
+    # Test windows end just before each held-out value and may reach back into the train part.
+    x_test, _ = sliding_windows(scaled[n_train - window :], window)
+    model.eval()
+    with torch.no_grad():
+        one_step = scaler.inverse(model(x_test)[:, 0, 0].double().numpy())  # (n_test,)
+        context = scaled[n_train - window : n_train].view(1, -1, 1)  # (1, w, 1)
+        closed = model.rollout(context, len(scaled) - n_train)[0, :, 0]
+    return one_step, scaler.inverse(closed.double().numpy())
+
+
+def _metrics(series, n_train: int, one_step, closed, result) -> dict:
+    """RMSE and NRMSE one step ahead, the persistence baseline, closed-loop NRMSE."""
+    import numpy as np
+
+    truth = series[n_train:]
+    std = float(truth.std()) or 1.0
+    rmse = float(np.sqrt(np.mean((one_step - truth) ** 2)))
+    horizon = min(len(truth), 84)  # Jaeger's 84-step closed-loop horizon for Mackey-Glass
+    closed_rmse = float(np.sqrt(np.mean((closed[:horizon] - truth[:horizon]) ** 2)))
+    return {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "one_step_rmse": rmse,
+        "one_step_nrmse": rmse / std,
+        "persistence_rmse": float(np.sqrt(np.mean((series[n_train - 1 : -1] - truth) ** 2))),
+        f"closed_loop_nrmse_{horizon}": closed_rmse / std,
+    }
+
+
+def _plot(path, series, n_train: int, one_step, closed, title: str) -> None:
+    """The held-out end with as much context before it, and both predictions."""
+    import numpy as np
+
+    from ..viz.series import plot_forecast
+
+    context_len = min(n_train, len(series) - n_train)
+    pad = np.full(context_len, np.nan)
+    predictions = {
+        "one step ahead": np.concatenate([pad, one_step]),
+        "closed loop": np.concatenate([pad, closed]),
+    }
+    start = n_train - context_len
+    plot_forecast(path, series[start:], predictions, start=start, split=n_train, title=title)
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data.series import Scaler, sliding_windows
+    from ..models.forecaster import Forecaster, ForecasterConfig
+
+    run_dir = new_run_dir(args.out, "forecast")
+    series, source = _load_series(args)
+    n_train = _train_length(series.shape[0], args)
     apply_threads(args)
     torch.manual_seed(args.seed)
     scaler = Scaler.fit(series[:n_train])
     scaled = torch.from_numpy(scaler.transform(series)).float()  # (N,)
     x_train, y_train = sliding_windows(scaled[:n_train], args.window)  # (M, w, 1), (M, 1, 1)
-    # Test windows end just before each held-out value and may reach back into the train part.
     x_test, y_test = sliding_windows(scaled[n_train - args.window :], args.window)
-
-    model = Forecaster(
-        ForecasterConfig(
-            hidden_size=args.hidden,
-            cell=args.cell,
-            num_layers=args.layers,
-            cell_options=cell_options(args),
-        )
-    )
+    options = {"hidden_size": args.hidden, "cell": args.cell, "num_layers": args.layers}
+    model = Forecaster(ForecasterConfig(**options, cell_options=cell_options(args)))
     gen = torch.Generator().manual_seed(args.seed)
 
     def batches(step: int):
@@ -126,63 +171,32 @@ def run_forecast(args: argparse.Namespace) -> int:
     def loss_fn(model, x, y):
         return torch.nn.functional.mse_loss(model(x), y)
 
-    def evaluate(model) -> float:
-        return float(torch.nn.functional.mse_loss(model(x_test), y_test))
-
     config = fit_config(args)
     print(
-        f"forecast {source}: {n} values, train {n_train}, held out {n_test}; "
-        f"{args.cell.upper()} {args.hidden}x{args.layers}, window {args.window}",
+        f"forecast {source}: {series.shape[0]} values, train {n_train}, held out "
+        f"{series.shape[0] - n_train}; {args.cell.upper()} {args.hidden}x{args.layers}, "
+        f"window {args.window}",
         file=sys.stderr,
     )
-    result = train_with_progress(model, batches, loss_fn, config, evaluate, "forecast")
-
-    model.eval()
-    with torch.no_grad():
-        one_step = scaler.inverse(model(x_test)[:, 0, 0].double().numpy())  # (n_test,)
-        context = scaled[n_train - args.window : n_train].view(1, -1, 1)  # (1, w, 1)
-        closed = scaler.inverse(model.rollout(context, n_test)[0, :, 0].double().numpy())
-    truth = series[n_train:]
-    std = float(truth.std()) or 1.0
-    rmse = float(np.sqrt(np.mean((one_step - truth) ** 2)))
-    persistence = float(np.sqrt(np.mean((series[n_train - 1 : -1] - truth) ** 2)))
-    horizon = min(n_test, 84)  # Jaeger's 84-step closed-loop horizon for Mackey-Glass
-    closed_rmse = float(np.sqrt(np.mean((closed[:horizon] - truth[:horizon]) ** 2)))
-    metrics = {
-        "steps": result.steps,
-        "seconds": round(result.seconds, 2),
-        "one_step_rmse": rmse,
-        "one_step_nrmse": rmse / std,
-        "persistence_rmse": persistence,
-        f"closed_loop_nrmse_{horizon}": closed_rmse / std,
-    }
-
+    result = train_with_progress(
+        model, batches, loss_fn, config, lambda m: float(loss_fn(m, x_test, y_test)), "forecast"
+    )
+    one_step, closed = _predict(model, scaler, scaled, n_train, args.window)
+    metrics = _metrics(series, n_train, one_step, closed, result)
     run_dir.mkdir(parents=True, exist_ok=True)
+    scaler_json = {"mean": scaler.mean, "std": scaler.std}
+    train = config.to_dict()
     model.save(
-        run_dir,
-        scaler={"mean": scaler.mean, "std": scaler.std},
-        source=source,
-        window=args.window,
-        train=config.to_dict(),
-        metrics=metrics,
+        run_dir, scaler=scaler_json, source=source, window=args.window, train=train, metrics=metrics
     )
-    context_len = min(n_train, n_test)
-    shown = series[n_train - context_len :]
-    pad = np.full(context_len, np.nan)
-    plot_forecast(
-        run_dir / "forecast.png",
-        shown,
-        {
-            "one step ahead": np.concatenate([pad, one_step]),
-            "closed loop": np.concatenate([pad, closed]),
-        },
-        start=n_train - context_len,
-        split=n_train,
-        title=f"{source}: {args.cell.upper()} {args.hidden}, {result.steps} steps",
-    )
+    title = f"{source}: {args.cell.upper()} {args.hidden}, {result.steps} steps"
+    _plot(run_dir / "forecast.png", series, n_train, one_step, closed, title)
+    horizon = next(k for k in metrics if k.startswith("closed_loop_nrmse_"))
     print(
-        f"held-out one-step RMSE {rmse:.4g} (NRMSE {rmse / std:.3g}; repeating the last value: "
-        f"{persistence:.4g}); closed-loop NRMSE over {horizon} steps {closed_rmse / std:.3g}"
+        f"held-out one-step RMSE {metrics['one_step_rmse']:.4g} (NRMSE "
+        f"{metrics['one_step_nrmse']:.3g}; repeating the last value: "
+        f"{metrics['persistence_rmse']:.4g}); closed-loop NRMSE over "
+        f"{horizon.rsplit('_', 1)[1]} steps {metrics[horizon]:.3g}"
     )
     print(f"trained {result.steps} steps in {result.seconds:.1f} s; saved {run_dir}/")
     print(f"plot: {run_dir / 'forecast.png'}")

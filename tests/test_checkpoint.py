@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from rnnkit.models.language_model import CharLanguageModel, ModelConfig
-from rnnkit.train import TrainConfig, Trainer
+from rnnkit.train import TrainConfig, Trainer, metrics
 from rnnkit.train import checkpoint as ckpt
 
 
@@ -102,7 +102,9 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     # Dropout makes the RNG part of the state; the carried state and AdamW's moments too.
     straight = trainer_for(tmp_path / "a")
     straight.run(plot=False)
-    reference = [r["train_bits_per_char"] for r in ckpt.read_metrics(tmp_path / "a/metrics.jsonl")]
+    reference = [
+        r["train_bits_per_char"] for r in metrics.read_metrics(tmp_path / "a/metrics.jsonl")
+    ]
 
     first = trainer_for(tmp_path / "b")
     for _ in range(8):  # the checkpoint of step 8, then some steps that are lost
@@ -163,12 +165,12 @@ def test_corrupted_checkpoints_are_refused(tmp_path):
 def test_metrics_after_the_checkpoint_and_a_torn_line_are_dropped(tmp_path):
     path = tmp_path / "metrics.jsonl"
     for step in (1, 2, 3):
-        ckpt.append_metrics(path, {"step": step, "train_bits_per_char": float(step)})
+        metrics.append_metrics(path, {"step": step, "train_bits_per_char": float(step)})
     with open(path, "a") as f:
         f.write('{"step": 4, "train_bits')  # a writer killed mid-line
-    assert [r["step"] for r in ckpt.read_metrics(path)] == [1, 2, 3]
-    kept = ckpt.truncate_metrics(path, 2)
+    assert [r["step"] for r in metrics.read_metrics(path)] == [1, 2, 3]
+    kept = metrics.truncate_metrics(path, 2)
     assert [r["step"] for r in kept] == [1, 2]
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
-    ckpt.append_metrics(path, {"step": 3, "val_bits_per_char": float("nan")})
-    assert ckpt.read_metrics(path)[-1]["val_bits_per_char"] is None
+    metrics.append_metrics(path, {"step": 3, "val_bits_per_char": float("nan")})
+    assert metrics.read_metrics(path)[-1]["val_bits_per_char"] is None

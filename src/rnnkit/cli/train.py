@@ -181,7 +181,7 @@ def _open_run(args: argparse.Namespace):
 
 def _resume(trainer, run_dir) -> None:
     """Load the last checkpoint into ``trainer`` (a run killed before its first starts over)."""
-    from ..train import CheckpointError
+    from ..train import CheckpointError, metrics
     from ..train import checkpoint as ckpt
 
     if (run_dir / ckpt.POINTER).exists():
@@ -190,7 +190,7 @@ def _resume(trainer, run_dir) -> None:
         except CheckpointError as err:
             raise UsageError(str(err)) from None
     else:  # killed before its first checkpoint: the same seed starts it again identically
-        ckpt.truncate_metrics(run_dir / ckpt.METRICS, 0)
+        metrics.truncate_metrics(run_dir / metrics.METRICS, 0)
     if trainer.done():
         raise UsageError(
             f"run {run_dir} already finished at step {trainer.step}; give a larger --steps "

@@ -5,8 +5,9 @@
 - :mod:`~rnnkit.train.step`: the one optimizer step both loops take (NaN stop, clipping);
 - :mod:`~rnnkit.train.schedule`: warm-up and cosine learning rates;
 - :mod:`~rnnkit.train.config`: :class:`TrainConfig`;
-- :mod:`~rnnkit.train.run_dir` and :mod:`~rnnkit.train.checkpoint`: the files of a run
-  (config.json, weights, metrics, checkpoints);
+- the files of a run: :mod:`~rnnkit.train.run_dir` (config.json, the trained model),
+  :mod:`~rnnkit.train.checkpoint` (weights and checkpoints), :mod:`~rnnkit.train.metrics`
+  (metrics.jsonl);
 - :mod:`~rnnkit.train.corpus`: a corpus encoded and split for training.
 """
 

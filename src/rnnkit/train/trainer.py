@@ -36,6 +36,7 @@ from .._state import State, map_state
 from ..data.text import TextBatches
 from ..models.language_model import CharLanguageModel
 from . import checkpoint as ckpt
+from . import metrics
 from .config import TrainConfig
 from .schedule import learning_rate
 from .step import TrainingDiverged, optimizer_step
@@ -172,7 +173,7 @@ class Trainer:
         self.step, self.carry = step, carry
         self.elapsed_before = float(info.get("elapsed_seconds", 0.0))
         self._t0 = time.perf_counter()
-        ckpt.truncate_metrics(self.run_dir / ckpt.METRICS, step)
+        metrics.truncate_metrics(self.run_dir / metrics.METRICS, step)
         for stale in self.run_dir.glob(".*.tmp"):  # temporaries of a killed writer
             stale.unlink(missing_ok=True)
         return step
@@ -239,8 +240,8 @@ class Trainer:
             TrainingDiverged: on a NaN/Inf loss or gradient (the last checkpoint is kept).
         """
         c = self.config
-        metrics_path = self.run_dir / ckpt.METRICS
-        records = ckpt.read_metrics(metrics_path)
+        metrics_path = self.run_dir / metrics.METRICS
+        records = metrics.read_metrics(metrics_path)
         while not self.done():
             self.train_step()
             final = self.done()
@@ -258,7 +259,7 @@ class Trainer:
                 }
                 if self.step % c.eval_every == 0 or final:
                     record["val_bits_per_char"] = self.evaluate()
-                ckpt.append_metrics(metrics_path, record)
+                metrics.append_metrics(metrics_path, record)
                 records.append(record)
                 self.last = record
                 self._reset_window()

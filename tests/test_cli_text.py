@@ -363,3 +363,42 @@ def test_progress_prints_a_plain_line_every_period_and_draws_a_bar_on_a_terminal
     with Progress(5, desc="job", file=screen) as bar:
         bar.update(5)
     assert "\r" in screen.getvalue() and "job: 0/5 step (0%)\n" not in screen.getvalue()
+
+
+def subcommand_parsers():
+    """``(name, parser)`` of every command, nested ones (``hopfield capacity``) included."""
+    import argparse
+
+    from rnnkit.cli import build_parser
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{prefix} {name}".strip())
+        if prefix:
+            yield prefix, parser
+
+    return list(walk(build_parser(), ""))
+
+
+def test_every_option_says_what_it_does():
+    for name, parser in subcommand_parsers():
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help and len(action.help) > 12, (name, action.option_strings)
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "evaluate", "forecast", "task"])
+def test_the_help_shows_the_default_the_option_really_has(command):
+    from rnnkit.cli._common import show
+
+    parser = dict(subcommand_parsers())[command]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert "(default: " in action.help, (command, action.option_strings)
+        if action.default is not None and not isinstance(action.default, bool):
+            shown = repr(action.default) if isinstance(action.default, str) else None
+            expected = shown if action.dest == "prompt" else show(action.default)
+            assert f"(default: {expected})" in action.help, (command, action.help)

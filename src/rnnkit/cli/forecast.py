@@ -54,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--csv", metavar="PATH", help="a CSV file with a header row (default: none)")
     data.add_argument(
-        "--column", metavar="NAME", help="the CSV column to forecast (needed with --csv)"
+        "--column",
+        metavar="NAME",
+        help="the CSV column to forecast (default: none; needed with --csv)",
     )
     add_option(data, "--samples", RECIPE, "Mackey-Glass values", type=positive_int, metavar="N")
     add_option(

@@ -87,7 +87,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"train for M minutes (default: {show(DEFAULT_MINUTES)} unless --steps is given)",
     )
     length.add_argument(
-        "--steps", type=positive_int, metavar="N", help="train for N steps instead of minutes"
+        "--steps",
+        type=positive_int,
+        metavar="N",
+        help="train for N steps instead (default: none, the time budget)",
     )
     option(run, "--batch-size", TrainConfig, "parallel streams", "batch_size", **ints)
     option(run, "--seq-len", TrainConfig, "characters per BPTT chunk", "seq_len", **ints)
@@ -107,7 +110,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_threads_option(run)
     where = parser.add_argument_group("run directory")
     add_out_option(where, "train", "the new run")
-    where.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    where.add_argument(
+        "--resume", metavar="DIR", help="continue the run in DIR (default: none, a new run)"
+    )
     FLAGS["out"] = "--out"
     parser.set_defaults(run=run_train)
 

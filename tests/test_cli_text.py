@@ -398,6 +398,8 @@ def test_the_help_shows_the_default_the_option_really_has(command):
         if not action.option_strings or action.dest == "help":
             continue
         assert "(default: " in action.help, (command, action.option_strings)
+        what = re.sub(r"\(default: [^)]*\)", "", action.help)
+        assert len(what.split()) >= 2, (command, action.option_strings)  # says what it does
         if action.default is not None and not isinstance(action.default, bool):
             shown = repr(action.default) if isinstance(action.default, str) else None
             expected = shown if action.dest == "prompt" else show(action.default)

@@ -30,3 +30,23 @@ def test_readme_python_blocks_run_and_give_what_they_say():
     assert free_run.shape == (200, 1)
     error = (free_run[:50, 0].double() - torch.as_tensor(series[500:550, 0])).abs().max()
     assert error < 0.05
+
+
+def test_readme_commands_parse_with_the_current_cli():
+    """Every ``rnnkit ...`` line of the README's shell blocks is a valid command line."""
+    import shlex
+
+    from rnnkit.cli import build_parser
+
+    text = README.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("rnnkit "):
+                commands.append(shlex.split(line)[1:])
+    assert len(commands) >= 8
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)  # exits with code 2 on an option the CLI does not have
+        assert callable(args.run), argv

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from . import _activations, _checks
 from ._state import State
-from .cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
+from .cells import RecurrentCell, get_spec, make_cell
 from .recurrent import Recurrent
 
 
@@ -231,23 +231,6 @@ class Readout(nn.Module):
 
 CellFactory = Callable[[int], RecurrentCell]
 
-_CELLS: dict[str, Callable[..., RecurrentCell]] = {
-    "elman": ElmanCell,
-    "rnn": ElmanCell,
-    "gru": GRUCell,
-    "lstm": LSTMCell,
-    "jordan": lambda i, h, **kw: JordanCell(i, h, h, **kw),
-}
-
-
-def make_cell(kind: str, input_size: int, hidden_size: int, **cell_options) -> RecurrentCell:
-    """Build a cell by name: ``"elman"`` (alias ``"rnn"``), ``"gru"``, ``"lstm"``, ``"jordan"``.
-
-    A Jordan cell built this way has ``output_size = hidden_size`` (its state is its output).
-    """
-    _checks.choice("cell", kind, tuple(_CELLS))
-    return _CELLS[kind](input_size, hidden_size, **cell_options)
-
 
 class RNN(nn.Module):
     r"""The common recurrent network in one line: a stack of (bidirectional) layers and a readout.
@@ -260,7 +243,8 @@ class RNN(nn.Module):
     Args:
         input_size: I.
         hidden_size: H of every layer.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` (or ``"rnn"``), ``"jordan"``, or a callable
+        cell: a kind of the cell registry (:data:`rnnkit.cells.CELLS`: ``"lstm"``, ``"gru"``,
+            ``"elman"`` or its alias ``"rnn"``, ``"jordan"``), or a callable
             ``input_size -> cell`` building any :class:`~rnnkit.cells.RecurrentCell`.
         num_layers: layers in the stack.
         bidirectional: make every layer a forward/backward pair.
@@ -269,7 +253,8 @@ class RNN(nn.Module):
         dropout: dropout between layers (training only).
         batch_first: ``True`` for (B, T, I) sequences (rnnkit's convention); ``False`` takes and
             gives (T, B, ·) like a ``torch.nn`` module built with ``batch_first=False``.
-        **cell_options: passed to every cell (``activation``, ``reset``, ``peephole``, ...).
+        **cell_options: passed to every cell: the kind's options in the registry
+            (``activation``, ``reset``, ``peephole``, ...), ``bias``, ``device``, ``dtype``.
 
     Shapes:
         x: (B, T, I); returns ys (B, T, D·H) or (B, T, output_size), and the final state: a tuple
@@ -306,8 +291,7 @@ class RNN(nn.Module):
         if not isinstance(batch_first, bool):
             raise TypeError(f"batch_first must be a bool, got {type(batch_first).__name__}")
         if isinstance(cell, str):
-            _checks.choice("cell", cell, tuple(_CELLS))
-            kind = cell
+            kind = get_spec(cell).name
 
             def build(i: int) -> RecurrentCell:
                 return make_cell(kind, i, hidden_size, **cell_options)

@@ -1,8 +1,10 @@
-"""What every cell shares: validation of one step and the zero state."""
+"""What every cell shares: its parameters from a gate count, their initialisation, validation of
+one step and the zero state."""
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -12,20 +14,115 @@ from .._state import State, leaves, map_state
 
 
 class RecurrentCell(nn.Module):
-    """One step of a recurrent layer, ``(y_t, s_t) = R(x_t, s_{t-1})``.
+    r"""One step of a recurrent layer, ``(y_t, s_t) = R(x_t, s_{t-1})``.
 
-    Subclasses define :meth:`step` (the math, unchecked) and :meth:`state_shapes`; ``forward``
-    validates its arguments once and calls ``step``. A time loop never lives in a cell: use
-    :class:`rnnkit.Recurrent` to unroll one.
+    Subclasses define :meth:`step` (the math, unchecked) and, when the state is not one (B, H)
+    tensor, :meth:`state_shapes`; ``forward`` validates its arguments once and calls ``step``. A
+    time loop never lives in a cell: use :class:`rnnkit.Recurrent` to unroll one.
+
+    Like torch's ``RNNCellBase(num_chunks)``, the constructor creates the parameters from a gate
+    count G: ``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H) and, with ``bias=True``, ``bias_ih``
+    and ``bias_hh`` (G·H), in this order and with torch's names, so that a ``torch.nn`` cell's
+    state dict loads unchanged. A cell with another layout (Jordan) passes ``num_chunks=None``
+    and adds its parameters with :meth:`add_weight`. :meth:`reset_parameters` draws every
+    parameter from U(-1/sqrt(H), 1/sqrt(H)) (torch's default), then applies ``recurrent_init`` to
+    the weight named by :attr:`recurrent_weight`.
+
+    Args:
+        input_size: I, features of ``x_t``.
+        hidden_size: H, units of the layer.
+        num_chunks: G, gate blocks stacked in the rows of ``weight_ih``/``weight_hh``; None to
+            create no parameters here.
+        bias: create ``bias_ih`` and ``bias_hh``.
+        recurrent_init: ``"uniform"`` (torch's default), ``"orthogonal"`` (each gate's block of
+            the recurrent weight) or ``"identity"`` (recurrent weight I and zero biases), among
+            the subclass's :attr:`recurrent_inits`.
+        device, dtype: of the parameters.
 
     Attributes:
         input_size: features of ``x_t``.
         hidden_size: units of the layer.
         output_size: features of ``y_t`` (``hidden_size`` except for Jordan cells).
+        bias: whether the cell has biases.
+
+    Example:
+        >>> class Leaky(RecurrentCell):
+        ...     "h' = h + tanh(W_ih x + b_ih + W_hh h + b_hh) / 2"
+        ...     def __init__(self, input_size, hidden_size):
+        ...         super().__init__(input_size, hidden_size, num_chunks=1)
+        ...         self.reset_parameters()
+        ...     def step(self, x, h):
+        ...         pre = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh
+        ...         h = h + torch.tanh(pre) / 2
+        ...         return h, h
+        >>> cell = Leaky(3, 4)
+        >>> [name for name, _ in cell.named_parameters()]
+        ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']
+        >>> cell(torch.randn(2, 3))[0].shape
+        torch.Size([2, 4])
     """
 
     input_size: int
     hidden_size: int
+    bias: bool
+    recurrent_init: str
+    num_chunks: int
+    #: The recurrent_init values a subclass accepts.
+    recurrent_inits: ClassVar[tuple[str, ...]] = ("uniform", "orthogonal")
+    #: The parameter that ``recurrent_init`` shapes.
+    recurrent_weight: ClassVar[str] = "weight_hh"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_chunks: int | None = 1,
+        bias: bool = True,
+        recurrent_init: str = "uniform",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size = _checks.positive_int("input_size", input_size)
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
+        self.bias = bias
+        self.recurrent_init = _checks.choice(
+            "recurrent_init", recurrent_init, type(self).recurrent_inits
+        )
+        self._factory = {"device": device, "dtype": dtype}
+        self.num_chunks = 0  # no gate-stacked weights (the subclass adds its own)
+        if num_chunks is None:
+            return
+        self.num_chunks = _checks.positive_int("num_chunks", num_chunks)
+        rows = num_chunks * hidden_size
+        self.add_weight("weight_ih", (rows, input_size))
+        self.add_weight("weight_hh", (rows, hidden_size))
+        self.add_weight("bias_ih", (rows,), present=bias)
+        self.add_weight("bias_hh", (rows,), present=bias)
+
+    def add_weight(self, name: str, shape: tuple[int, ...], *, present: bool = True) -> None:
+        """Register parameter ``name`` (uninitialised; or None when not ``present``)."""
+        if present:
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, **self._factory)))
+        else:
+            self.register_parameter(name, None)
+
+    def reset_parameters(self) -> None:
+        """torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, then ``recurrent_init``."""
+        uniform_init(self, self.hidden_size)
+        weight = getattr(self, self.recurrent_weight)
+        with torch.no_grad():
+            if self.recurrent_init == "orthogonal":
+                orthogonal_blocks(weight, max(self.num_chunks, 1))
+            elif self.recurrent_init == "identity":
+                weight.copy_(torch.eye(*weight.shape))
+                for name in ("bias_ih", "bias_hh"):
+                    b = getattr(self, name, None)
+                    if b is not None:
+                        b.zero_()
 
     @property
     def output_size(self) -> int:
@@ -93,6 +190,15 @@ class RecurrentCell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def finite_float(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def uniform_init(module: nn.Module, hidden_size: int) -> None:

@@ -81,6 +81,9 @@ def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, S
 
         return elman
     assert type(cell) is JordanCell
+    if p["bias_ih"] is None:  # the Jordan kernel takes bias tensors: zeros are no bias
+        p["bias_ih"] = p["weight_ih"].new_zeros(cell.hidden_size)
+        p["bias_hy"] = p["weight_hy"].new_zeros(cell.output_size)
     args = (p["weight_ih"], p["bias_ih"], p["weight_yh"], p["weight_hy"], p["bias_hy"], None,
             ACTIVATION_CODES[cell.activation], ACTIVATION_CODES[cell.output_activation],
             _t(p["weight_yh"]), _t(p["weight_hy"]), _t(p["weight_ih"]))  # fmt: skip

@@ -43,7 +43,7 @@ class ClassifierConfig(JSONConfig):
         input_size: features of each step.
         num_classes: classes of the logits.
         hidden_size: units of every recurrent layer.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` or ``"jordan"``.
+        cell: a kind of :data:`rnnkit.cells.CELLS` (``"lstm"``, ``"gru"``, ``"elman"``, ...).
         num_layers: recurrent layers in the stack.
         bidirectional: read each sequence in both directions.
         dropout: between recurrent layers (training only).

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from .. import _checks
 from .._state import State
-from ..layers import _CELLS, RNN, Readout
+from ..cells import get_spec
+from ..layers import RNN, Readout
 
 
 @dataclass
@@ -19,7 +20,7 @@ class ModelConfig:
 
     Attributes:
         vocab_size: V, characters known.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` or ``"jordan"``.
+        cell: a kind of :data:`rnnkit.cells.CELLS` (``"lstm"``, ``"gru"``, ``"elman"``, ...).
         hidden_size: H of every recurrent layer.
         num_layers: recurrent layers in the stack.
         embed_size: E, size of a character's embedding.
@@ -40,7 +41,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "embed_size"):
             _checks.positive_int(name, getattr(self, name))
-        _checks.choice("cell", self.cell, tuple(_CELLS))
+        get_spec(self.cell)  # a kind of the cell registry
         _checks.non_negative_float("dropout", self.dropout, upper=1.0)
         if not isinstance(self.tie_weights, bool):
             raise TypeError(f"tie_weights must be a bool, got {type(self.tie_weights).__name__}")

@@ -376,6 +376,7 @@ def run_cli(*argv: str) -> int:
     return main(["esn", *argv])
 
 
+@pytest.mark.slow
 def test_cli_fits_mackey_glass_and_writes_plot_and_numbers(tmp_path, capsys):
     out = tmp_path / "mg.png"
     code = run_cli("--free", "100", "--out", str(out))  # Jaeger's settings, 400 units

@@ -22,13 +22,7 @@ from rnnkit.classic.hopfield import flip_bits, overlap
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run thousands of tiny ops, which extra threads only slow down on a busy box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_patterns(p: int, n: int, seed: int) -> torch.Tensor:
@@ -532,6 +526,7 @@ def test_bad_input_names_the_argument(call, error, match):
 # --- the rnnkit hopfield command ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_demo_recalls_digits_and_refuses_to_overwrite(tmp_path, capsys):
     from rnnkit.cli import main
 

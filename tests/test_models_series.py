@@ -61,6 +61,7 @@ def test_forecaster_rollout_feeds_its_own_predictions_back():
         torch.testing.assert_close(preds[:, k], model(seq)[:, 0], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_forecaster_learns_a_sine_wave():
     t = torch.arange(400, dtype=torch.float32)
     series = torch.sin(2 * math.pi * t / 25)  # period 25 steps
@@ -170,6 +171,7 @@ def test_bidirectional_classifier_summary_is_forward_end_and_backward_start():
         torch.testing.assert_close(logits[b : b + 1], model.readout(summary), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_classifier_learns_which_token_came_first():
     # Class = the token at step 0 of a sequence of random tokens with random lengths 2..12;
     # padding holds random tokens too, so reading the last real step is essential.

@@ -113,13 +113,10 @@ class CharLanguageModel(nn.Module):
     def forward(
         self, ids: Tensor, state: tuple[State, ...] | None = None
     ) -> tuple[Tensor, tuple[State, ...]]:
-        if not isinstance(ids, Tensor) or ids.dtype != torch.long or ids.dim() != 2:
-            got = (
-                f"{ids.dtype} {_checks.shape_text(tuple(ids.shape))}"
-                if isinstance(ids, Tensor)
-                else type(ids).__name__
-            )
+        if not isinstance(ids, Tensor) or ids.dtype != torch.long:
+            got = f"dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
             raise TypeError(f"ids must be an int64 tensor (batch, time), got {got}")
+        _checks.shape("ids", ids, ("batch", "time"))
         V = self.config.vocab_size
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
             raise ValueError(

@@ -29,12 +29,13 @@ F64 = torch.float64
 
 
 def test_kinds_and_aliases():
-    assert cell_names() == ("elman", "jordan", "gru", "lstm")
-    assert cell_names(aliases=True) == ("elman", "jordan", "gru", "lstm", "rnn")
+    assert cell_names() == ("lstm", "gru", "elman", "jordan")
+    assert cell_names(aliases=True) == ("lstm", "gru", "elman", "jordan", "rnn")
     assert get_spec("rnn") is CELLS["elman"]
     assert {get_spec(n).cls for n in cell_names()} == {ElmanCell, JordanCell, GRUCell, LSTMCell}
     assert set(ALIASES.values()) <= set(CELLS)
-    with pytest.raises(ValueError, match="cell must be one of 'elman', 'jordan', 'gru', 'lstm'"):
+    expected = "cell must be one of 'lstm', 'gru', 'elman', 'jordan', 'rnn', got 'transformer'"
+    with pytest.raises(ValueError, match=expected):
         get_spec("transformer")
 
 

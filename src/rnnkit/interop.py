@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+from .cells import CELLS, ElmanCell, GRUCell, LSTMCell, RecurrentCell, spec_of
 from .layers import RNN, Bidirectional
 from .recurrent import Recurrent
 
@@ -168,18 +168,20 @@ def _layer_cells(layer: nn.Module) -> list[RecurrentCell]:
 
 
 def _torch_kind(cell: RecurrentCell) -> tuple[type, str | None]:
-    if isinstance(cell, ElmanCell) and cell.activation in ("tanh", "relu"):
-        return nn.RNN, cell.activation
-    if isinstance(cell, GRUCell) and cell.reset == "after":
-        return nn.GRU, None
-    if isinstance(cell, LSTMCell) and not cell.peephole and cell.cell_activation == "tanh":
-        return nn.LSTM, None
-    raise ValueError(f"torch.nn has no equivalent of {cell!r}")
+    """The torch.nn layer class equal to ``cell`` (from the cell registry) and, for nn.RNN, its
+    nonlinearity."""
+    spec = spec_of(cell)
+    options = {} if spec is None else {o.name: getattr(cell, o.name) for o in spec.options}
+    layer = None if spec is None or spec.torch_equivalent(**options) is None else spec.torch_layer
+    if layer is None:
+        raise ValueError(f"torch.nn has no equivalent of {cell!r}")
+    activation = options.get("activation")
+    return layer, None if activation is None else str(activation)
 
 
 def _cell_to_torch(cell: RecurrentCell) -> nn.Module:
     kind, nonlinearity = _torch_kind(cell)
-    cell_class = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}[kind]
+    cell_class = {spec.torch_layer: spec.torch_cell for spec in CELLS.values()}[kind]
     options = {"nonlinearity": nonlinearity} if kind is nn.RNN else {}
     ref = cell.weight_ih
     out = cell_class(

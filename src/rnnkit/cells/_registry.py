@@ -6,7 +6,7 @@ tests.
 
 API:
 
-* ``CELLS``: kind name -> :class:`CellSpec` (``"elman"``, ``"jordan"``, ``"gru"``, ``"lstm"``);
+* ``CELLS``: kind name -> :class:`CellSpec` (``"lstm"``, ``"gru"``, ``"elman"``, ``"jordan"``);
   ``ALIASES`` maps other accepted names to a kind (``"rnn"`` -> ``"elman"``).
 * :func:`cell_names` -> the kind names for ``choices=`` (aliases with ``aliases=True``);
   :func:`get_spec` (name or alias, validated) and :func:`spec_of` (of a cell instance).
@@ -21,7 +21,7 @@ whether the fused kernels run it.
 
 Example:
     >>> cell_names()
-    ('elman', 'jordan', 'gru', 'lstm')
+    ('lstm', 'gru', 'elman', 'jordan')
     >>> spec = get_spec("rnn")
     >>> spec.name, spec.cls.__name__, spec.option("activation").choices
     ('elman', 'ElmanCell', ('tanh', 'sigmoid', 'relu'))
@@ -168,7 +168,39 @@ def _jordan(input_size: int, hidden_size: int, output_size: int | None = None, *
     return JordanCell(input_size, hidden_size, out, **options)
 
 
+# In the order the CLI and the docs list them: the usual choice first.
 _SPECS = (
+    CellSpec(
+        name="lstm",
+        cls=LSTMCell,
+        gates=4,
+        options=(
+            CellOption("peephole", False, (False, True), bool, "peephole connections p ⊙ c"),
+            CellOption("cell_activation", "tanh", CELL_ACTIVATIONS, str, "φ of h = o ⊙ φ(c)"),
+            CellOption("forget_bias", 1.0, None, float, "added to the forget bias at init"),
+            _bias("learn bias_ih and bias_hh"),
+            _recurrent_init(LSTMCell),
+        ),
+        torch_cell=nn.LSTMCell,
+        torch_layer=nn.LSTM,
+        # forget_bias only changes the initialisation, not the function.
+        torch_when=MappingProxyType({"peephole": (False,), "cell_activation": ("tanh",)}),
+        doc="long short-term memory, with peepholes and the identity cell output as options",
+    ),
+    CellSpec(
+        name="gru",
+        cls=GRUCell,
+        gates=3,
+        options=(
+            CellOption("reset", "after", RESETS, str, "reset gate after (torch) or before (Cho)"),
+            _bias("learn bias_ih and bias_hh"),
+            _recurrent_init(GRUCell),
+        ),
+        torch_cell=nn.GRUCell,
+        torch_layer=nn.GRU,
+        torch_when=MappingProxyType({"reset": ("after",)}),
+        doc="gated recurrent unit, reset gate after (torch, cuDNN) or before (Cho et al.)",
+    ),
     CellSpec(
         name="elman",
         cls=ElmanCell,
@@ -201,37 +233,6 @@ _SPECS = (
         build=_jordan,
         doc="Jordan's cell: the previous output, not the hidden layer, is fed back",
     ),
-    CellSpec(
-        name="gru",
-        cls=GRUCell,
-        gates=3,
-        options=(
-            CellOption("reset", "after", RESETS, str, "reset gate after (torch) or before (Cho)"),
-            _bias("learn bias_ih and bias_hh"),
-            _recurrent_init(GRUCell),
-        ),
-        torch_cell=nn.GRUCell,
-        torch_layer=nn.GRU,
-        torch_when=MappingProxyType({"reset": ("after",)}),
-        doc="gated recurrent unit, reset gate after (torch, cuDNN) or before (Cho et al.)",
-    ),
-    CellSpec(
-        name="lstm",
-        cls=LSTMCell,
-        gates=4,
-        options=(
-            CellOption("peephole", False, (False, True), bool, "peephole connections p ⊙ c"),
-            CellOption("cell_activation", "tanh", CELL_ACTIVATIONS, str, "φ of h = o ⊙ φ(c)"),
-            CellOption("forget_bias", 1.0, None, float, "added to the forget bias at init"),
-            _bias("learn bias_ih and bias_hh"),
-            _recurrent_init(LSTMCell),
-        ),
-        torch_cell=nn.LSTMCell,
-        torch_layer=nn.LSTM,
-        # forget_bias only changes the initialisation, not the function.
-        torch_when=MappingProxyType({"peephole": (False,), "cell_activation": ("tanh",)}),
-        doc="long short-term memory, with peepholes and the identity cell output as options",
-    ),
 )
 
 #: kind name -> spec, in the order of ``cell_names()``.
@@ -262,7 +263,7 @@ def spec_of(cell: RecurrentCell) -> CellSpec | None:
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> RecurrentCell:
-    """Build a cell by kind: ``"elman"`` (alias ``"rnn"``), ``"jordan"``, ``"gru"``, ``"lstm"``.
+    """Build a cell by kind: ``"lstm"``, ``"gru"``, ``"elman"`` (alias ``"rnn"``), ``"jordan"``.
 
     ``options`` are the kind's :attr:`CellSpec.options` plus ``device`` and ``dtype``; an unknown
     kind raises ValueError, an option the kind does not take TypeError. A Jordan cell built this

@@ -185,6 +185,181 @@ def test_no_bias_variants_multi_step(variant, reverse, unroll_path):
     assert_state_close(final, final_ref)
 
 
+def test_elman_sigmoid_is_sigmoid_not_tanh():
+    cell = build_cell("elman_sigmoid", 3, 4)
+    x = torch.randn(6, 3, dtype=F64)
+    y, _ = cell(x)
+    assert bool(((y > 0) & (y < 1)).all())
+    pre = x @ cell.weight_ih.T + cell.bias_ih + cell.bias_hh
+    torch.testing.assert_close(y, torch.sigmoid(pre), rtol=0, atol=1e-12)
+    assert not torch.allclose(y, torch.tanh(pre), atol=1e-3)
+
+
+# --- GRU reset placement ---------------------------------------------------------------------
+
+
+def test_gru_reset_before_differs_from_after_with_same_weights():
+    torch.manual_seed(0)
+    after = GRUCell(3, 4, reset="after", dtype=F64)
+    before = GRUCell(3, 4, reset="before", dtype=F64)
+    before.load_state_dict(after.state_dict())
+    x, h = torch.randn(5, 3, dtype=F64), torch.randn(5, 4, dtype=F64)
+    y_after, _ = after(x, h)
+    y_before, _ = before(x, h)
+    assert (y_after - y_before).abs().max() > 1e-3
+    # ... and each matches its own formula, not the other's
+    torch.testing.assert_close(y_before, ref_gru(before, x, h)[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(y_after, ref_gru(after, x, h)[0], rtol=0, atol=1e-12)
+    # with h = 0 both placements coincide only if b_hn = 0: r*(b_hn) vs b_hn
+    with torch.no_grad():
+        after.bias_hh[8:].zero_()
+        before.bias_hh[8:].zero_()
+    zero = torch.zeros(5, 4, dtype=F64)
+    torch.testing.assert_close(after(x, zero)[0], before(x, zero)[0], rtol=0, atol=1e-12)
+
+
+def test_gru_update_gate_convention():
+    """h' = (1 - z) n + z h: a saturated z = 1 keeps the state, z = 0 takes the candidate."""
+    torch.manual_seed(0)
+    cell = GRUCell(2, 3, dtype=F64)
+    x, h = torch.randn(4, 2, dtype=F64), torch.randn(4, 3, dtype=F64)
+    with torch.no_grad():
+        cell.bias_ih[3:6] = 50.0  # z -> 1
+    torch.testing.assert_close(cell(x, h)[0], h, rtol=0, atol=1e-12)
+    with torch.no_grad():
+        cell.bias_ih[3:6] = -50.0  # z -> 0: h' = n, which does not equal h
+    y = cell(x, h)[0]
+    assert (y - h).abs().max() > 1e-2
+    assert bool((y.abs() < 1).all())
+
+
+# --- LSTM peepholes ---------------------------------------------------------------------------
+
+
+def lstm_peephole_wrong_o(cell, x, state):
+    """The mutant where p_o looks at the OLD cell state c instead of c'."""
+    h, c = state
+    H = cell.hidden_size
+    gates = x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+    i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    p_i, p_f, p_o = cell.weight_ch[:H], cell.weight_ch[H : 2 * H], cell.weight_ch[2 * H :]
+    c_new = torch.sigmoid(f + p_f * c) * c + torch.sigmoid(i + p_i * c) * torch.tanh(g)
+    h_new = torch.sigmoid(o + p_o * c) * ACT[cell.cell_activation](c_new)
+    return h_new, LSTMState(h_new, c_new)
+
+
+@pytest.mark.parametrize("cell_activation", ["tanh", "identity"])
+def test_peephole_output_gate_uses_new_cell_state(cell_activation):
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 4, peephole=True, cell_activation=cell_activation, dtype=F64)
+    with torch.no_grad():
+        cell.weight_ch.mul_(8.0)  # strong peepholes so the difference is large
+    x = torch.randn(5, 3, dtype=F64)
+    state = LSTMState(torch.randn(5, 4, dtype=F64), 2 * torch.randn(5, 4, dtype=F64))
+    y, s = cell(x, state)
+    y_ref, s_ref = ref_lstm(cell, x, state)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    assert_state_close(s, s_ref)
+    y_wrong, _ = lstm_peephole_wrong_o(cell, x, state)
+    assert (y - y_wrong).abs().max() > 1e-3
+
+
+def test_peephole_input_and_forget_gates_use_old_cell_state():
+    """Only p_i / p_f non-zero: c' depends on c through the gates exactly as the formula says."""
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 4, peephole=True, dtype=F64)
+    with torch.no_grad():
+        cell.weight_ch[8:].zero_()  # p_o = 0
+        cell.weight_ch[:8].mul_(10.0)
+    x = torch.randn(5, 3, dtype=F64)
+    h = torch.randn(5, 4, dtype=F64)
+    c = 2 * torch.randn(5, 4, dtype=F64)
+    _, (_, c1) = cell(x, LSTMState(h, c))
+    H = 4
+    gates = x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+    i = torch.sigmoid(gates[:, :H] + cell.weight_ch[:H] * c)
+    f = torch.sigmoid(gates[:, H : 2 * H] + cell.weight_ch[H : 2 * H] * c)
+    c_expected = f * c + i * torch.tanh(gates[:, 2 * H : 3 * H])
+    torch.testing.assert_close(c1, c_expected, rtol=0, atol=1e-12)
+    # swapping p_i and p_f changes the result (the slices are really i|f)
+    with torch.no_grad():
+        cell.weight_ch[:8] = torch.cat([cell.weight_ch[4:8], cell.weight_ch[:4]])
+    _, (_, c_swapped) = cell(x, LSTMState(h, c))
+    assert (c_swapped - c1).abs().max() > 1e-3
+
+
+def test_peephole_off_equals_zero_peepholes():
+    torch.manual_seed(0)
+    plain = LSTMCell(3, 4, dtype=F64)
+    peep = LSTMCell(3, 4, peephole=True, dtype=F64)
+    assert plain.weight_ch is None and not plain.peephole and peep.peephole
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(peep, name).copy_(getattr(plain, name))
+        peep.weight_ch.zero_()
+    x = torch.randn(3, 3, dtype=F64)
+    state = LSTMState(torch.randn(3, 4, dtype=F64), torch.randn(3, 4, dtype=F64))
+    assert_state_close(peep(x, state)[1], plain(x, state)[1])
+
+
+def test_lstm_identity_cell_activation():
+    """h' = o * c' (no tanh): c' can exceed 1 and h' follows it."""
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 4, cell_activation="identity", dtype=F64)
+    x = torch.randn(5, 3, dtype=F64)
+    state = LSTMState(torch.randn(5, 4, dtype=F64), 3 * torch.randn(5, 4, dtype=F64))
+    y, (_, c) = cell(x, state)
+    H = 4
+    gates = x @ cell.weight_ih.T + cell.bias_ih + state.h @ cell.weight_hh.T + cell.bias_hh
+    o = torch.sigmoid(gates[:, 3 * H :])
+    torch.testing.assert_close(y, o * c, rtol=0, atol=1e-12)
+    assert not torch.allclose(y, o * torch.tanh(c), atol=1e-3)
+    assert y.abs().max() > 1.0  # impossible with tanh
+
+
+# --- Jordan ---------------------------------------------------------------------------------
+
+
+def test_jordan_parameters_and_state_is_output():
+    torch.manual_seed(0)
+    cell = JordanCell(3, 5, 2, dtype=F64)
+    shapes = {n: tuple(p.shape) for n, p in cell.named_parameters()}
+    assert shapes == {
+        "weight_ih": (5, 3),
+        "bias_ih": (5,),
+        "weight_yh": (5, 2),  # no bias on the feedback
+        "weight_hy": (2, 5),
+        "bias_hy": (2,),
+    }
+    assert cell.output_size == 2
+    x = torch.randn(4, 3, dtype=F64)
+    y_prev = torch.randn(4, 2, dtype=F64)
+    y, s = cell(x, y_prev)
+    assert torch.equal(y, s)
+    assert y.shape == (4, 2)
+    # the feedback really goes through W_yh: changing y_prev along W_yh's null space does nothing
+    # for a square case; here simply: zeroing W_yh removes the dependence on y_prev
+    with torch.no_grad():
+        cell.weight_yh.zero_()
+    assert torch.equal(cell(x, y_prev)[0], cell(x, torch.zeros_like(y_prev))[0])
+
+
+@pytest.mark.parametrize("out_act", ["identity", "tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu"])
+def test_jordan_activations(act, out_act):
+    torch.manual_seed(0)
+    cell = JordanCell(3, 4, 2, activation=act, output_activation=out_act, dtype=F64)
+    x = torch.randn(5, 4, 3, dtype=F64)
+    y0 = torch.randn(5, 2, dtype=F64)
+    ys, s = Recurrent(cell)(x, y0)
+    ys_ref, s_ref = ref_unroll(cell, x, y0)
+    torch.testing.assert_close(ys, ys_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(s, s_ref, rtol=0, atol=1e-12)
+
+
+# --- parameter names and shapes (the contract of DESIGN.md) ----------------------------------
+
+
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [

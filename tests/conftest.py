@@ -9,6 +9,7 @@ import torch
 
 import rnnkit
 from rnnkit import LSTMState
+from rnnkit._state import leaves, map_state
 from rnnkit.cells import VARIANTS as REGISTRY_VARIANTS
 
 F64 = torch.float64
@@ -29,6 +30,7 @@ CELL_BUILDERS: dict[str, Callable[..., rnnkit.RecurrentCell]] = {
     name: _builder(name) for name in REGISTRY_VARIANTS
 }
 VARIANTS = tuple(CELL_BUILDERS)
+state_leaves = leaves  # the tensors of a state, depth first (the tests' name)
 
 
 def build_cell(
@@ -40,23 +42,9 @@ def build_cell(
     return CELL_BUILDERS[name](input_size, hidden_size, dtype=dtype)
 
 
-def map_state(fn, state):
-    """Apply ``fn`` to every tensor of a state, keeping its structure (LSTMState, tuples)."""
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    items = [map_state(fn, part) for part in state]
-    return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
-
-
 def random_state(cell: rnnkit.RecurrentCell, batch: int, *, scale: float = 0.5):
     """A random (non-zero) state of ``cell`` for ``batch`` sequences."""
     return map_state(lambda z: scale * torch.randn_like(z), cell.init_state(batch))
-
-
-def state_leaves(state) -> list[torch.Tensor]:
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [leaf for part in state for leaf in state_leaves(part)]
 
 
 def assert_state_close(actual, expected, *, atol: float = 1e-12) -> None:

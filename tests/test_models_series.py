@@ -14,12 +14,6 @@ from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, last_
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.train.supervised import FitConfig, TrainingDiverged, fit
 
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(1234)
-
-
 F64 = torch.float64
 
 

@@ -19,6 +19,11 @@ G·H), its options (:class:`CellOption`: name, default, allowed values), the ``t
 layer with the same function and under which options (:meth:`CellSpec.torch_equivalent`), and
 whether the fused kernels run it.
 
+A new cell: its class in a module of :mod:`rnnkit.cells`, a :class:`CellSpec` in ``_SPECS`` and
+its distinct configurations in ``_VARIANTS`` below; the CLI, :class:`rnnkit.RNN` and the tests
+(``tests/test_registry.py`` checks the spec against the class, ``tests/test_contract.py`` and
+the per-variant tests run every variant) then know it.
+
 Example:
     >>> cell_names()
     ('lstm', 'gru', 'elman', 'jordan')
@@ -27,8 +32,8 @@ Example:
     ('elman', 'ElmanCell', ('tanh', 'sigmoid', 'relu'))
     >>> get_spec("gru").torch_equivalent(reset="before") is None
     True
-    >>> get_spec("lstm").torch_equivalent()
-    <class 'torch.nn.modules.rnn.LSTMCell'>
+    >>> get_spec("lstm").torch_equivalent().__name__, get_spec("lstm").torch_layer.__name__
+    ('LSTMCell', 'LSTM')
     >>> cell = make_cell("jordan", 3, 5, output_activation="tanh")
     >>> type(cell).__name__, cell.output_size
     ('JordanCell', 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cells import CELLS, ElmanCell, GRUCell, LSTMCell, RecurrentCell, spec_of
+from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, spec_of
 from .layers import RNN, Bidirectional
 from .recurrent import Recurrent
 
@@ -180,8 +180,10 @@ def _torch_kind(cell: RecurrentCell) -> tuple[type, str | None]:
 
 
 def _cell_to_torch(cell: RecurrentCell) -> nn.Module:
-    kind, nonlinearity = _torch_kind(cell)
-    cell_class = {spec.torch_layer: spec.torch_cell for spec in CELLS.values()}[kind]
+    kind, nonlinearity = _torch_kind(cell)  # raises when torch has no equivalent
+    spec = spec_of(cell)
+    assert spec is not None and spec.torch_cell is not None
+    cell_class = spec.torch_cell
     options = {"nonlinearity": nonlinearity} if kind is nn.RNN else {}
     ref = cell.weight_ih
     out = cell_class(

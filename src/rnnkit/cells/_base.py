@@ -4,7 +4,7 @@ one step and the zero state."""
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +67,11 @@ class RecurrentCell(nn.Module):
     bias: bool
     recurrent_init: str
     num_chunks: int
+    # The parameters made from the gate count (None where absent), declared for type checkers.
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
     #: The recurrent_init values a subclass accepts.
     recurrent_inits: ClassVar[tuple[str, ...]] = ("uniform", "orthogonal")
     #: The parameter that ``recurrent_init`` shapes.
@@ -92,7 +97,7 @@ class RecurrentCell(nn.Module):
         self.recurrent_init = _checks.choice(
             "recurrent_init", recurrent_init, type(self).recurrent_inits
         )
-        self._factory = {"device": device, "dtype": dtype}
+        self._factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.num_chunks = 0  # no gate-stacked weights (the subclass adds its own)
         if num_chunks is None:
             return

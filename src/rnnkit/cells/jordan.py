@@ -44,6 +44,9 @@ class JordanCell(RecurrentCell):
     """
 
     recurrent_weight = "weight_yh"
+    weight_yh: Tensor
+    weight_hy: Tensor
+    bias_hy: Tensor | None
 
     def __init__(
         self,

@@ -59,6 +59,8 @@ class LSTMCell(RecurrentCell):
         ('LSTMState', torch.Size([2, 4]), True)
     """
 
+    weight_ch: Tensor | None
+
     def __init__(
         self,
         input_size: int,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnkit.classic import EchoStateNetwork, ESNConfig
-from rnnkit.classic.esn import ridge_regression
+from rnnkit.classic.ridge import ridge_regression
 
 
 def reference_states(esn: EchoStateNetwork, u: np.ndarray, y: np.ndarray | None = None):
@@ -65,13 +65,13 @@ def test_float32_networks_run_in_float32(size, density):
 
 
 @pytest.mark.parametrize("size, density", [(30, 0.2), (150, 0.05)])
-def test_without_scipy_the_numpy_path_gives_the_same_network(monkeypatch, size, density):
-    import rnnkit.classic.esn as esn_module
+def test_the_numpy_reference_loop_gives_the_same_network(monkeypatch, size, density):
+    import rnnkit.classic.reservoir as reservoir_module
 
     u = series(120, 2)
     y = u[:, :1] * u[:, 1:]
     fast = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2).fit(u, y, 10)
-    monkeypatch.setattr(esn_module, "_scipy", None)
+    monkeypatch.setattr(reservoir_module, "_scipy", None)
     slow = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2)
     torch.testing.assert_close(slow.states(u), fast.states(u), rtol=0, atol=1e-13)
     slow.fit(u, y, 10)

@@ -10,6 +10,10 @@ a spectral radius), :math:`W^{in}`, :math:`b` and the optional output feedback :
 are drawn once from ``seed``. This module is the API (:class:`EchoStateNetwork`: inputs checked
 and laid out, the readout's features, fit/predict/generate); the time loop is the NumPy engine of
 :mod:`rnnkit.classic.reservoir` and the readout solve is :mod:`rnnkit.classic.ridge`.
+
+It stays one module past 400 lines because it is one class: a third of it is the docstrings of
+its fifteen options and methods, and fit, predict and generate share the readout's feature
+layout ``[1; u; x]`` and the state that a fit leaves for the next call.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import Tensor, nn
 
 from .. import _checks
 from .._config import JSONConfig
+from ._layout import batch_first, time_major
 from .reservoir import Reservoir, apply_each_step, draw_weights
 from .ridge import ridge_regression
 
@@ -249,10 +254,10 @@ class EchoStateNetwork(nn.Module):
 
         Shapes: u (T, I) or (B, T, I) -> (T, N) or (B, T, N).
         """
-        u3, batched = self._series("u", u, self.input_size)
+        u3, batched = time_major("u", u, self.input_size, self._np_dtype)
         y3 = self._teacher(u3, y, batched) if self._has_feedback else None
         x = self._collect(u3, y3, noise=0.0)
-        return self._out(x, batched)
+        return batch_first(x, batched, self.weight.dtype)
 
     def fit(self, u: object, y: object, washout: int = 0) -> EchoStateNetwork:
         """Drive the reservoir with ``u`` (and teacher ``y`` fed back) and fit ``W_out``.
@@ -264,8 +269,8 @@ class EchoStateNetwork(nn.Module):
 
         Shapes: u (T, I) or (B, T, I); y (T, O) or (B, T, O).
         """
-        u3, batched = self._series("u", u, self.input_size)
-        y3, _ = self._series("y", y, self.output_size, like=u3, batched=batched)
+        u3, batched = time_major("u", u, self.input_size, self._np_dtype)
+        y3, _ = time_major("y", y, self.output_size, self._np_dtype, like=u3, batched=batched)
         steps = u3.shape[0]
         if isinstance(washout, bool) or not isinstance(washout, int):
             raise TypeError(f"washout must be an int, got {type(washout).__name__} {washout!r}")
@@ -295,7 +300,7 @@ class EchoStateNetwork(nn.Module):
         Shapes: u (T, I) or (B, T, I) -> (T, O) or (B, T, O).
         """
         self._require_fit("predict")
-        u3, batched = self._series("u", u, self.input_size)
+        u3, batched = time_major("u", u, self.input_size, self._np_dtype)
         x0, y0 = self._start(u3, continue_fit)
         if self._has_feedback and teacher is None:
             res = self._reservoir()
@@ -304,10 +309,10 @@ class EchoStateNetwork(nn.Module):
             ys = self._closed_loop(
                 res, x0, y0, u3.shape[0], res.weight_fb, drive=drive, const=const
             )
-            return self._out(ys, batched)
+            return batch_first(ys, batched, self.weight.dtype)
         y3 = self._teacher(u3, teacher, batched) if self._has_feedback else None
         x = self._collect(u3, y3, noise=0.0, x0=x0, y0=y0)
-        return self._out(self._readout(u3, x), batched)
+        return batch_first(self._readout(u3, x), batched, self.weight.dtype)
 
     def _start(self, u3: np.ndarray, continue_fit: bool) -> tuple[np.ndarray, np.ndarray]:
         """The initial state x(-1) (N, B) and fed-back output y(-1) (O, B)."""
@@ -360,15 +365,15 @@ class EchoStateNetwork(nn.Module):
             dtype = self._np_dtype
             x0, y0 = x_end.astype(dtype), y_end.astype(dtype)
             ys = self._closed_loop(res, x0, y0, n_steps, w_back, output_is_input=True)
-            return self._out(ys, batched)
-        w3, batched = self._series("warmup", warmup, self.input_size)
+            return batch_first(ys, batched, self.weight.dtype)
+        w3, batched = time_major("warmup", warmup, self.input_size, self._np_dtype)
         y3 = _shift(w3) if self._has_feedback else None
         x = self._collect(w3, y3, noise=0.0)
         first = self._readout(w3[-1:], x[-1:])  # (1, O, B)
         if n_steps == 1:
-            return self._out(first, batched)
+            return batch_first(first, batched, self.weight.dtype)
         rest = self._closed_loop(res, x[-1], first[0], n_steps - 1, w_back, output_is_input=True)
-        return self._out(np.concatenate([first, rest]), batched)
+        return batch_first(np.concatenate([first, rest]), batched, self.weight.dtype)
 
     # ----------------------------------------------------------------------------- internals
 
@@ -400,48 +405,12 @@ class EchoStateNetwork(nn.Module):
         if not self.is_fitted:
             raise ValueError(f"{what} needs a fitted readout: call fit(u, y) first")
 
-    def _series(
-        self,
-        name: str,
-        value: object,
-        features: int,
-        *,
-        like: np.ndarray | None = None,
-        batched: bool | None = None,
-    ) -> tuple[np.ndarray, bool]:
-        """``value`` as a time-major array (T, features, B) of the module's dtype."""
-        if isinstance(value, Tensor):
-            arr = value.detach().cpu().numpy()
-        elif isinstance(value, np.ndarray):
-            arr = value
-        else:
-            raise TypeError(
-                f"{name} must be a numpy array or a torch.Tensor, got {type(value).__name__}"
-            )
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        expected = f"(time, {features}) or (batch, time, {features})"
-        if like is not None:
-            steps, batch = like.shape[0], like.shape[2]
-            expected = f"({batch}, {steps}, {features})" if batched else f"({steps}, {features})"
-        ok = arr.ndim in (2, 3) and arr.shape[-1] == features and arr.shape[-2] >= 1
-        if like is not None:
-            ok = ok and (arr.ndim == 3) == batched and arr.shape[-2] == like.shape[0]
-            ok = ok and (arr.ndim == 2 or arr.shape[0] == like.shape[2])
-        if not ok or (arr.ndim == 3 and arr.shape[0] < 1):
-            raise ValueError(f"{name} must be {expected}, got {_checks.shape_text(arr.shape)}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} must be finite, got NaN or inf values")
-        is_batched = arr.ndim == 3
-        arr3 = arr[None] if not is_batched else arr  # (B, T, F)
-        return np.ascontiguousarray(arr3.transpose(1, 2, 0), dtype=self._np_dtype), is_batched
-
     def _teacher(self, u3: np.ndarray, y: object, batched: bool) -> np.ndarray:
         if y is None:
             raise ValueError(
                 "y (the teacher) is required with output feedback (feedback_scaling > 0)"
             )
-        y3, _ = self._series("teacher", y, self.output_size, like=u3, batched=batched)
+        y3, _ = time_major("teacher", y, self.output_size, self._np_dtype, like=u3, batched=batched)
         return y3
 
     def _collect(
@@ -511,12 +480,6 @@ class EchoStateNetwork(nn.Module):
             const=const,
             input_readout=input_readout,
         )
-
-    def _out(self, arr: np.ndarray, batched: bool) -> Tensor:
-        """Time-major (T, F, B) -> tensor (B, T, F) or (T, F)."""
-        out = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-        out = out.to(self.weight.dtype)
-        return out if batched else out[0]
 
 
 def _shift(w3: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from rnnkit.classic import (
     ModernHopfieldNetwork,
     capacity_curve,
 )
-from rnnkit.classic.hopfield import flip_bits, overlap
+from rnnkit.classic.capacity import flip_bits, overlap
 
 F64 = torch.float64
 
@@ -401,6 +401,14 @@ def test_capacity_curve_shows_hebbian_breakdown(tmp_path):
     saved = json.loads(result.save(tmp_path / "c.json").read_text())
     assert saved["config"]["n_units"] == 64 and saved["exact"] == result.exact
     assert "| 0.300 | 19 |" in result.table()
+
+
+def test_capacity_curve_reports_progress_to_a_callable_without_changing_the_result():
+    cfg = CapacityConfig(n_units=20, loads=(0.05, 0.2, 0.4), trials=2, seed=3)
+    calls = []
+    with_progress = capacity_curve(cfg, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 6) for k in range(1, 7)]
+    assert with_progress == capacity_curve(cfg)
 
 
 # --- torch and numpy in, torch out; bad input -------------------------------------------------

@@ -8,15 +8,14 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .hopfield import (
-    _RULE_FUNCTIONS,
-    RULES,
-    _as_tensor,
-    _batch_of_vectors,
-    _check_finite,
-    _check_plus_minus_one,
-    _checked_weights,
+from ._inputs import (
+    as_tensor,
+    batch_of_vectors,
+    check_finite,
+    check_plus_minus_one,
+    checked_weights,
 )
+from .storage import RULES, learn_weights
 
 
 def _positive_float(name: str, value: object) -> float:
@@ -100,17 +99,17 @@ class ContinuousHopfieldNetwork(nn.Module):
         )
 
     def _input(self, name: str, value: object) -> tuple[Tensor, bool]:
-        t = _as_tensor(name, value, dtype=self.weight.dtype, device=self.weight.device)
-        t, single = _batch_of_vectors(name, t, self.n_units, "n_units")
-        _check_finite(name, t)
+        t = as_tensor(name, value, dtype=self.weight.dtype, device=self.weight.device)
+        t, single = batch_of_vectors(name, t, self.n_units, "n_units")
+        check_finite(name, t)
         return t, single
 
     def store(self, patterns: Tensor | np.ndarray) -> ContinuousHopfieldNetwork:
         """Add ±1 ``patterns`` (P, N) or (N,) and relearn W by the network's rule."""
         new, _ = self._input("patterns", patterns)
-        _check_plus_minus_one("patterns", new)
+        check_plus_minus_one("patterns", new)
         self.patterns = torch.cat([self.patterns, new], dim=0)
-        weight = _RULE_FUNCTIONS[self.rule](self.patterns.to(torch.float64))
+        weight = learn_weights(self.rule, self.patterns.to(torch.float64))
         self.weight = weight.to(self.weight.dtype)
         self.bias = torch.zeros_like(self.bias)
         return self
@@ -119,7 +118,7 @@ class ContinuousHopfieldNetwork(nn.Module):
         self, weight: Tensor | np.ndarray, bias: Tensor | np.ndarray | None = None
     ) -> ContinuousHopfieldNetwork:
         """Use a symmetric ``weight`` (N, N) with ``w_ii >= 0`` and ``bias`` (N,)."""
-        self.weight, self.bias = _checked_weights(self.weight, self.bias, weight, bias)
+        self.weight, self.bias = checked_weights(self.weight, self.bias, weight, bias)
         self.patterns = self.patterns[:0]
         return self
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .hopfield import _as_tensor, _batch_of_vectors, _check_finite
+from ._inputs import as_tensor, batch_of_vectors, check_finite
 
 
 class ModernHopfieldNetwork(nn.Module):
@@ -73,9 +73,9 @@ class ModernHopfieldNetwork(nn.Module):
         return f"pattern_size={self.pattern_size}, beta={self.beta}, stored={len(self.patterns)}"
 
     def _input(self, name: str, value: object) -> tuple[Tensor, bool]:
-        t = _as_tensor(name, value, dtype=self.patterns.dtype, device=self.patterns.device)
-        t, single = _batch_of_vectors(name, t, self.pattern_size, "pattern_size")
-        _check_finite(name, t)
+        t = as_tensor(name, value, dtype=self.patterns.dtype, device=self.patterns.device)
+        t, single = batch_of_vectors(name, t, self.pattern_size, "pattern_size")
+        check_finite(name, t)
         return t, single
 
     def _stored(self) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,7 +12,7 @@ from .. import _activations, _checks
 from ._base import RecurrentCell, orthogonal_blocks, uniform_init
 
 
-class ElmanCell(RecurrentCell):
+class ElmanCell(RecurrentCell[Tensor]):
     r"""Elman's simple recurrent cell (``torch.nn.RNNCell`` with a sigmoid option).
 
     .. math::
@@ -59,7 +61,7 @@ class ElmanCell(RecurrentCell):
         self._f = _activations.get(activation, allowed=("tanh", "sigmoid", "relu"))
         _checks.choice("recurrent_init", recurrent_init, ("uniform", "orthogonal", "identity"))
         self.recurrent_init = recurrent_init
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **factory))
         if bias:

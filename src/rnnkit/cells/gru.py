@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,7 +12,7 @@ from .. import _checks
 from ._base import RecurrentCell, orthogonal_blocks, uniform_init
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(RecurrentCell[Tensor]):
     r"""Gated recurrent unit (Cho et al. 2014) in both reset placements.
 
     .. math::
@@ -68,7 +70,7 @@ class GRUCell(RecurrentCell):
             "recurrent_init", recurrent_init, ("uniform", "orthogonal")
         )
         self._candidate = _candidate_after if reset == "after" else _candidate_before
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
         if bias:

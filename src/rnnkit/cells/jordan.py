@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,7 +12,7 @@ from .. import _activations, _checks
 from ._base import RecurrentCell, orthogonal_blocks, uniform_init
 
 
-class JordanCell(RecurrentCell):
+class JordanCell(RecurrentCell[Tensor]):
     r"""Jordan's recurrent cell: the state is the previous *output*.
 
     .. math::
@@ -60,7 +62,7 @@ class JordanCell(RecurrentCell):
         self._g = _activations.get(output_activation, argument="output_activation")
         _checks.choice("recurrent_init", recurrent_init, ("uniform", "orthogonal"))
         self.recurrent_init = recurrent_init
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.bias_ih = nn.Parameter(torch.empty(hidden_size, **factory))
         self.weight_yh = nn.Parameter(torch.empty(hidden_size, output_size, **factory))

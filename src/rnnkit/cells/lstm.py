@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _activations, _checks
+from .._state import StateShapes
 from ._base import RecurrentCell, orthogonal_blocks, uniform_init
 
 
@@ -19,7 +20,7 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(RecurrentCell[LSTMState]):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997; peepholes: Gers et al. 2002).
 
     .. math::
@@ -84,7 +85,7 @@ class LSTMCell(RecurrentCell):
         self.recurrent_init = _checks.choice(
             "recurrent_init", recurrent_init, ("uniform", "orthogonal")
         )
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **factory))
         if bias:
@@ -103,8 +104,9 @@ class LSTMCell(RecurrentCell):
     def peephole(self) -> bool:
         return self.weight_ch is not None
 
-    def state_shapes(self, batch_size: int) -> LSTMState:
-        return LSTMState((batch_size, self.hidden_size), (batch_size, self.hidden_size))
+    def state_shapes(self, batch_size: int) -> StateShapes:
+        shape = (batch_size, self.hidden_size)
+        return LSTMState._make((shape, shape))  # the state's structure, shapes at the leaves
 
     def reset_parameters(self) -> None:
         uniform_init(self, self.hidden_size)

@@ -3,6 +3,8 @@ in time, with a Lyapunov energy that the dynamics never raise."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -87,7 +89,7 @@ class ContinuousHopfieldNetwork(nn.Module):
         self.gain = _positive_float("gain", gain)
         self.tau = _positive_float("tau", tau)
         self.rule = _checks.choice("rule", rule, RULES)
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("weight", torch.zeros(n_units, n_units, **factory))
         self.register_buffer("bias", torch.zeros(n_units, **factory))
         self.register_buffer("patterns", torch.zeros(0, n_units, **factory))
@@ -172,6 +174,6 @@ class ContinuousHopfieldNetwork(nn.Module):
         trajectory = self.integrate(probes, n_steps, dt)
         return self.outputs(trajectory[..., -1, :])
 
-    def forward(self, probes: Tensor, **options: object) -> Tensor:
+    def forward(self, probes: Tensor, **options: Any) -> Tensor:
         """Same as :meth:`recall`."""
-        return self.recall(probes, **options)  # type: ignore[arg-type]
+        return self.recall(probes, **options)

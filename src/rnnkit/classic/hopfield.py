@@ -7,6 +7,8 @@ the capacity experiment in :mod:`rnnkit.classic.capacity`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -79,7 +81,7 @@ class HopfieldNetwork(nn.Module):
         super().__init__()
         self.n_units = _checks.positive_int("n_units", n_units)
         self.rule = _checks.choice("rule", rule, RULES)
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("weight", torch.zeros(n_units, n_units, **factory))
         self.register_buffer("bias", torch.zeros(n_units, **factory))
         self.register_buffer("patterns", torch.zeros(0, n_units, **factory))
@@ -214,9 +216,9 @@ class HopfieldNetwork(nn.Module):
         s[:, unit] = self._update(h, s[:, unit], u, temperature)
         return s[0] if single else s
 
-    def forward(self, probes: Tensor, **options: object) -> Tensor:
+    def forward(self, probes: Tensor, **options: Any) -> Tensor:
         """Same as :meth:`recall`."""
-        return self.recall(probes, **options)  # type: ignore[arg-type]
+        return self.recall(probes, **options)
 
     @staticmethod
     def _update(h: Tensor, s: Tensor, u: Tensor, temperature: float) -> Tensor:

@@ -4,6 +4,7 @@ is All You Need": softmax retrieval of continuous patterns, usually in one step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ class ModernHopfieldNetwork(nn.Module):
         if not 0.0 < beta < float("inf"):
             raise ValueError(f"beta must be a finite number > 0, got {beta}")
         self.beta = beta
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("patterns", torch.zeros(0, pattern_size, **factory))
 
     def extra_repr(self) -> str:

@@ -18,6 +18,7 @@ from rnnkit.classic import (
     capacity_curve,
 )
 from rnnkit.classic.capacity import flip_bits, overlap
+from rnnkit.classic.storage import RULES, learn_weights
 
 F64 = torch.float64
 
@@ -382,6 +383,19 @@ def test_modern_energy_never_rises_and_is_non_negative():
 
 
 # --- capacity curve ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_discrete_and_continuous_networks_store_with_the_same_rule(rule):
+    x = torch.randint(0, 2, (5, 30), generator=torch.Generator().manual_seed(9)).double() * 2 - 1
+    expected = learn_weights(rule, x)
+    assert torch.equal(expected, expected.T) and not expected.diagonal().any()
+    assert torch.equal(HopfieldNetwork(30, rule, dtype=F64).store(x).weight, expected)
+    assert torch.equal(
+        ContinuousHopfieldNetwork(30, rule=rule, dtype=F64).store(x).weight, expected
+    )
+    with pytest.raises(ValueError, match="rule must be one of"):
+        learn_weights("oja", x)
 
 
 def test_flip_bits_flips_exactly_k_distinct_bits():

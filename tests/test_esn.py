@@ -336,7 +336,7 @@ def test_readout_options_change_the_features():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"spectral_radius": 0.0}, "spectral_radius must be > 0, got 0.0"),
+        ({"spectral_radius": 0.0}, "spectral_radius must be a finite number > 0, got 0.0"),
         ({"spectral_radius": -1.0}, "spectral_radius"),
         ({"ridge": -1e-3}, "ridge must be >= 0"),
         ({"leak_rate": 0.0}, r"leak_rate must be in \(0, 1\]"),

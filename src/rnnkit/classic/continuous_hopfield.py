@@ -20,13 +20,6 @@ from ._inputs import (
 from .storage import RULES, learn_weights
 
 
-def _positive_float(name: str, value: object) -> float:
-    value = _checks.non_negative_float(name, value)
-    if not 0.0 < value < float("inf"):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
-
-
 class ContinuousHopfieldNetwork(nn.Module):
     r"""Hopfield's graded-response network: potentials u, outputs V = tanh(λu), symmetric W.
 
@@ -86,8 +79,8 @@ class ContinuousHopfieldNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.n_units = _checks.positive_int("n_units", n_units)
-        self.gain = _positive_float("gain", gain)
-        self.tau = _positive_float("tau", tau)
+        self.gain = _checks.positive_float("gain", gain)
+        self.tau = _checks.positive_float("tau", tau)
         self.rule = _checks.choice("rule", rule, RULES)
         factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("weight", torch.zeros(n_units, n_units, **factory))
@@ -155,7 +148,7 @@ class ContinuousHopfieldNetwork(nn.Module):
         """
         u, single = self._input("potentials", potentials)
         _checks.positive_int("n_steps", n_steps)
-        dt = _positive_float("dt", dt)
+        dt = _checks.positive_float("dt", dt)
         rate = dt / self.tau
         path = [u]
         with torch.no_grad():

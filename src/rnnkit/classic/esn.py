@@ -155,13 +155,13 @@ class EchoStateNetwork(nn.Module):
         _checks.positive_int("input_size", input_size)
         _checks.positive_int("reservoir_size", reservoir_size)
         _checks.positive_int("output_size", output_size)
-        _positive("spectral_radius", spectral_radius)
-        _fraction("leak_rate", leak_rate)
+        _checks.positive_float("spectral_radius", spectral_radius)
+        _checks.fraction("leak_rate", leak_rate)
         _checks.non_negative_float("input_scaling", input_scaling)
-        _fraction("density", density)
+        _checks.fraction("density", density)
         _checks.non_negative_float("ridge", ridge)
         _checks.non_negative_float("bias_scaling", bias_scaling)
-        _fraction("input_density", input_density)
+        _checks.fraction("input_density", input_density)
         _checks.non_negative_float("feedback_scaling", feedback_scaling)
         _checks.non_negative_float("noise", noise)
         for name, flag in (("readout_bias", readout_bias), ("readout_input", readout_input)):
@@ -485,22 +485,6 @@ class EchoStateNetwork(nn.Module):
 def _shift(w3: np.ndarray) -> np.ndarray:
     """The teacher of a series used as its own target: y(n) = u(n+1); the last row repeats."""
     return np.concatenate([w3[1:], w3[-1:]])
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not 0.0 < float(value) < float("inf"):
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return float(value)
-
-
-def _fraction(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not 0.0 < float(value) <= 1.0:
-        raise ValueError(f"{name} must be in (0, 1], got {value}")
-    return float(value)
 
 
 __all__ = ["ESNConfig", "EchoStateNetwork", "ridge_regression"]

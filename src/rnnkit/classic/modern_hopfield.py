@@ -63,10 +63,7 @@ class ModernHopfieldNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.pattern_size = _checks.positive_int("pattern_size", pattern_size)
-        beta = _checks.non_negative_float("beta", beta)
-        if not 0.0 < beta < float("inf"):
-            raise ValueError(f"beta must be a finite number > 0, got {beta}")
-        self.beta = beta
+        self.beta = _checks.positive_float("beta", beta)
         factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("patterns", torch.zeros(0, pattern_size, **factory))
 

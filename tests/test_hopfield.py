@@ -17,7 +17,8 @@ from rnnkit.classic import (
     ModernHopfieldNetwork,
     capacity_curve,
 )
-from rnnkit.classic.hopfield import flip_bits, overlap
+from rnnkit.classic.capacity import flip_bits, overlap
+from rnnkit.classic.storage import RULES, learn_weights
 
 F64 = torch.float64
 
@@ -378,6 +379,19 @@ def test_modern_energy_never_rises_and_is_non_negative():
 # --- capacity curve ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_discrete_and_continuous_networks_store_with_the_same_rule(rule):
+    x = torch.randint(0, 2, (5, 30), generator=torch.Generator().manual_seed(9)).double() * 2 - 1
+    expected = learn_weights(rule, x)
+    assert torch.equal(expected, expected.T) and not expected.diagonal().any()
+    assert torch.equal(HopfieldNetwork(30, rule, dtype=F64).store(x).weight, expected)
+    assert torch.equal(
+        ContinuousHopfieldNetwork(30, rule=rule, dtype=F64).store(x).weight, expected
+    )
+    with pytest.raises(ValueError, match="rule must be one of"):
+        learn_weights("oja", x)
+
+
 def test_flip_bits_flips_exactly_k_distinct_bits():
     x = random_patterns(50, 40, seed=80)
     y = flip_bits(x, 7, torch.Generator().manual_seed(81))
@@ -395,6 +409,14 @@ def test_capacity_curve_shows_hebbian_breakdown(tmp_path):
     saved = json.loads(result.save(tmp_path / "c.json").read_text())
     assert saved["config"]["n_units"] == 64 and saved["exact"] == result.exact
     assert "| 0.300 | 19 |" in result.table()
+
+
+def test_capacity_curve_reports_progress_to_a_callable_without_changing_the_result():
+    cfg = CapacityConfig(n_units=20, loads=(0.05, 0.2, 0.4), trials=2, seed=3)
+    calls = []
+    with_progress = capacity_curve(cfg, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 6) for k in range(1, 7)]
+    assert with_progress == capacity_curve(cfg)
 
 
 # --- torch and numpy in, torch out; bad input -------------------------------------------------

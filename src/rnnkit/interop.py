@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -57,6 +59,7 @@ def to_torch(module: nn.Module) -> nn.Module:
     """
     if isinstance(module, RecurrentCell):
         return _cell_to_torch(module)
+    layers: list[nn.Module]
     if isinstance(module, Recurrent):
         if module.reverse:
             raise ValueError("module must run forward in time for torch, got reverse=True")
@@ -105,7 +108,7 @@ def to_torch(module: nn.Module) -> nn.Module:
 
 def _cell_from_torch(module: nn.RNNCellBase) -> RecurrentCell:
     ref = module.weight_ih
-    factory = {"bias": module.bias, "device": ref.device, "dtype": ref.dtype}
+    factory: dict[str, Any] = {"bias": module.bias, "device": ref.device, "dtype": ref.dtype}
     if isinstance(module, nn.RNNCell):
         cell: RecurrentCell = ElmanCell(
             module.input_size, module.hidden_size, module.nonlinearity, **factory
@@ -161,7 +164,7 @@ def _layer_cells(layer: nn.Module) -> list[RecurrentCell]:
     if isinstance(layer, Recurrent):
         return [layer.cell]
     if isinstance(layer, Bidirectional):
-        return [layer.forward_layer.cell, layer.backward_layer.cell]
+        return _layer_cells(layer.forward_layer) + _layer_cells(layer.backward_layer)
     raise ValueError(
         f"module must be made of Recurrent layers for torch, got {type(layer).__name__}"
     )

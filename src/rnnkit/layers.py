@@ -32,6 +32,11 @@ from .cells import RecurrentCell, get_spec, make_cell
 from .recurrent import Recurrent
 
 
+def _size(layer: nn.Module, which: str) -> int:
+    """``layer.input_size`` or ``layer.output_size`` of a layer that passed :func:`_check_layer`."""
+    return int(getattr(layer, which))
+
+
 def _check_layer(name: str, layer: object) -> None:
     if isinstance(layer, RecurrentCell):
         raise TypeError(
@@ -86,14 +91,17 @@ class Bidirectional(nn.Module):
 
     @property
     def input_size(self) -> int:
-        return self.forward_layer.input_size
+        return _size(self.forward_layer, "input_size")
 
     @property
     def output_size(self) -> int:
-        return self.forward_layer.output_size + self.backward_layer.output_size
+        return _size(self.forward_layer, "output_size") + _size(self.backward_layer, "output_size")
 
     def forward(
-        self, x: Tensor, state: tuple[State, State] | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        state: tuple[State | None, State | None] | None = None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, tuple[State, State]]:
         if state is None:
             state = (None, None)
@@ -147,14 +155,17 @@ class Stack(nn.Module):
 
     @property
     def input_size(self) -> int:
-        return self.layers[0].input_size
+        return _size(self.layers[0], "input_size")
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].output_size
+        return _size(self.layers[-1], "output_size")
 
     def forward(
-        self, x: Tensor, state: tuple[State, ...] | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        state: tuple[State | None, ...] | None = None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, tuple[State, ...]]:
         if state is None:
             state = (None,) * len(self.layers)
@@ -290,11 +301,14 @@ class RNN(nn.Module):
             raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
         if not isinstance(batch_first, bool):
             raise TypeError(f"batch_first must be a bool, got {type(batch_first).__name__}")
+        build: Callable[[int], RecurrentCell]
         if isinstance(cell, str):
             kind = get_spec(cell).name
 
-            def build(i: int) -> RecurrentCell:
+            def build_named(i: int) -> RecurrentCell:
                 return make_cell(kind, i, hidden_size, **cell_options)
+
+            build = build_named
 
         elif callable(cell):
             if cell_options:
@@ -315,7 +329,7 @@ class RNN(nn.Module):
             else:
                 layer = Recurrent(build(size))
             layers.append(layer)
-            size = layer.output_size
+            size = _size(layer, "output_size")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

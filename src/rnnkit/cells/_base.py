@@ -4,16 +4,18 @@ one step and the zero state."""
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .._state import State, leaves, map_state
+from .._state import State, StateShapes, leaves, map_state
+
+S = TypeVar("S", bound=State)  # the state type of one cell: Tensor, LSTMState, ...
 
 
-class RecurrentCell(nn.Module):
+class RecurrentCell(nn.Module, Generic[S]):
     r"""One step of a recurrent layer, ``(y_t, s_t) = R(x_t, s_{t-1})``.
 
     Subclasses define :meth:`step` (the math, unchecked) and, when the state is not one (B, H)
@@ -133,7 +135,7 @@ class RecurrentCell(nn.Module):
     def output_size(self) -> int:
         return self.hidden_size
 
-    def state_shapes(self, batch_size: int) -> State:
+    def state_shapes(self, batch_size: int) -> StateShapes:
         """The shape of every leaf of the state, in the state's structure."""
         return (batch_size, self.hidden_size)
 
@@ -143,15 +145,15 @@ class RecurrentCell(nn.Module):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
+    ) -> S:
         """Zeros in the structure of the state; device and dtype default to the parameters'."""
         _checks.positive_int("batch_size", batch_size)
         ref = next(self.parameters())
         device = ref.device if device is None else device
         dtype = ref.dtype if dtype is None else dtype
-        return _zeros_like_shapes(self.state_shapes(batch_size), device, dtype)
+        return cast(S, _zeros_like_shapes(self.state_shapes(batch_size), device, dtype))
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def step(self, x: Tensor, state: S) -> tuple[Tensor, S]:
         """The math of one step, without argument checks. ``x``: (B, I)."""
         raise NotImplementedError
 
@@ -161,14 +163,12 @@ class RecurrentCell(nn.Module):
         _checks.same_dtype(name, x, self.dtype)
         return x
 
-    def check_state(self, state: object, batch_size: int, name: str = "state") -> State:
+    def check_state(self, state: object, batch_size: int, name: str = "state") -> S:
         expected = self.state_shapes(batch_size)
         try:
             if not _same_structure(state, expected):
                 raise TypeError(name)
-            pairs = list(
-                zip(leaves(state), _shape_leaves(expected), strict=True)  # type: ignore[arg-type]
-            )
+            pairs = list(zip(leaves(cast(State, state)), _shape_leaves(expected), strict=True))
         except (TypeError, ValueError):
             raise TypeError(
                 f"{name} must be {_describe(expected)} for this {type(self).__name__}, "
@@ -178,9 +178,9 @@ class RecurrentCell(nn.Module):
             _checks.tensor(name, leaf)
             _checks.shape(name, leaf, shape)
             _checks.same_dtype(name, leaf, self.dtype)
-        return _as_structure(state, expected)  # e.g. a plain (h, c) tuple -> LSTMState
+        return cast(S, _as_structure(state, expected))  # e.g. a plain (h, c) tuple -> LSTMState
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: S | None = None) -> tuple[Tensor, S]:
         """One checked step: ``x`` (B, I) and ``state`` (or None for zeros) -> ``(y, state)``."""
         x = self.check_input(x)
         if state is None:
@@ -221,14 +221,16 @@ def orthogonal_blocks(weight: Tensor, blocks: int) -> None:
             nn.init.orthogonal_(part)
 
 
-def _zeros_like_shapes(shapes: State, device, dtype) -> State:
+def _zeros_like_shapes(
+    shapes: StateShapes, device: torch.device | str, dtype: torch.dtype
+) -> State:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return torch.zeros(shapes, device=device, dtype=dtype)
     items = [_zeros_like_shapes(s, device, dtype) for s in shapes]
     return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
 
 
-def _same_structure(value: object, shapes: State) -> bool:
+def _same_structure(value: object, shapes: StateShapes) -> bool:
     """Whether ``value`` nests like ``shapes``: a Tensor where a Tensor is expected, etc."""
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return isinstance(value, Tensor)
@@ -239,7 +241,7 @@ def _same_structure(value: object, shapes: State) -> bool:
     )
 
 
-def _as_structure(value: State, shapes: State) -> State:
+def _as_structure(value: Any, shapes: StateShapes) -> State:
     """``value`` (checked by :func:`_same_structure`) rebuilt with the types of ``shapes``."""
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return value
@@ -247,13 +249,13 @@ def _as_structure(value: State, shapes: State) -> State:
     return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
 
 
-def _shape_leaves(shapes: State) -> list[tuple[int, ...]]:
+def _shape_leaves(shapes: StateShapes) -> list[tuple[int, ...]]:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return [shapes]
     return [leaf for s in shapes for leaf in _shape_leaves(s)]
 
 
-def _describe(shapes: State) -> str:
+def _describe(shapes: StateShapes) -> str:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return "a Tensor " + _checks.shape_text(shapes)
     inner = ", ".join(_describe(s) for s in shapes)

@@ -13,7 +13,7 @@ from ._base import RecurrentCell
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
 
-class ElmanCell(RecurrentCell):
+class ElmanCell(RecurrentCell[Tensor]):
     r"""Elman's simple recurrent cell (``torch.nn.RNNCell`` with a sigmoid option).
 
     .. math::

@@ -13,7 +13,7 @@ from ._base import RecurrentCell
 RESETS = ("after", "before")
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(RecurrentCell[Tensor]):
     r"""Gated recurrent unit (Cho et al. 2014) in both reset placements.
 
     .. math::

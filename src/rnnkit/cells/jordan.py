@@ -14,7 +14,7 @@ ACTIVATIONS = ("tanh", "sigmoid", "relu")
 OUTPUT_ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu")
 
 
-class JordanCell(RecurrentCell):
+class JordanCell(RecurrentCell[Tensor]):
     r"""Jordan's recurrent cell: the state is the previous *output*.
 
     .. math::

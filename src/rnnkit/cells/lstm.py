@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _activations
+from .._state import StateShapes
 from ._base import RecurrentCell, finite_float
 
 #: The values of ``cell_activation`` (φ).
@@ -22,7 +23,7 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(RecurrentCell[LSTMState]):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997; peepholes: Gers et al. 2002).
 
     .. math::
@@ -97,8 +98,9 @@ class LSTMCell(RecurrentCell):
     def peephole(self) -> bool:
         return self.weight_ch is not None
 
-    def state_shapes(self, batch_size: int) -> LSTMState:
-        return LSTMState((batch_size, self.hidden_size), (batch_size, self.hidden_size))
+    def state_shapes(self, batch_size: int) -> StateShapes:
+        shape = (batch_size, self.hidden_size)
+        return LSTMState._make((shape, shape))  # the state's structure, shapes at the leaves
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

@@ -203,7 +203,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from ..classic import HopfieldNetwork
-    from ..classic.hopfield import flip_bits
+    from ..classic.capacity import flip_bits
     from ..viz.hopfield import plot_recall_grid
 
     out = _new_file(args.out)

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ._common import UsageError, positive_float, positive_int
 
@@ -207,7 +208,7 @@ def _fresh_configs(args):
     }
     try:
         train = TrainConfig(**length, **{k: v for k, v in train_options.items() if v is not None})
-        model = {
+        model: dict[str, Any] = {
             "cell": cell,
             "hidden_size": hidden,
             "num_layers": args.layers or MODEL_DEFAULTS["layers"],

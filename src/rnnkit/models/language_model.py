@@ -3,6 +3,7 @@ r"""A character-level language model: embedding, a stack of any rnnkit cells, a 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,7 @@ from .. import _checks
 from .._state import State
 from ..cells import get_spec
 from ..layers import RNN, Readout
+from ..recurrent import Recurrent
 
 
 @dataclass
@@ -106,8 +108,8 @@ class CharLanguageModel(nn.Module):
         """The zero state of the stack for ``batch_size`` streams."""
         ref = self.embedding.weight
         return tuple(
-            layer.init_state(batch_size, device=ref.device, dtype=ref.dtype)
-            for layer in self.rnn.stack.layers
+            cast(Recurrent, layer).init_state(batch_size, device=ref.device, dtype=ref.dtype)
+            for layer in self.rnn.stack.layers  # forward-only: built so in __init__
         )
 
     def forward(

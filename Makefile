@@ -1,4 +1,5 @@
-# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Two commands do everything on a fresh machine: `make demo` and `make test` (`make test-all`
+# adds the slow tests).
 # Both create .venv if missing and install torch's CPU build first, so that the package's
 # `torch>=2.4` is already satisfied and pip never pulls a multi-GB CUDA build.
 
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo check test test-all lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +26,18 @@ demo: $(STAMP)
 	echo "--- a sample from $$out ---" && \
 	$(BIN)/rnnkit generate $$out --length 400
 
-test: $(STAMP)
+# The static checks that both test targets run first.
+check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The everyday run: the static checks and every test not marked slow (about 3 minutes on 2 cores).
+test: check
+	$(BIN)/python -m pytest -m "not slow"
+
+# Everything, the slow tests (training runs, subprocesses) included: what CI runs.
+test-all: check
 	$(BIN)/python -m pytest
 
 # A quick side-by-side timing of the cells (BENCHMARKS.md has the full runs and commands).
@@ -39,4 +49,4 @@ lint format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis

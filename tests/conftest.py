@@ -8,28 +8,29 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState
+from rnnkit import LSTMState
+from rnnkit._state import leaves, map_state
+from rnnkit.cells import VARIANTS as REGISTRY_VARIANTS
 
 F64 = torch.float64
 
-# Every cell variant of the contract. Jordan cells get output_size = hidden_size + 1 so that a
-# mix-up of hidden and output sizes cannot pass unnoticed.
+
+def _builder(name: str) -> Callable[..., rnnkit.RecurrentCell]:
+    variant = REGISTRY_VARIANTS[name]
+    if variant.kind == "jordan":
+        # output_size = hidden_size + 1, so that a mix-up of hidden and output sizes cannot pass
+        # unnoticed.
+        return lambda i, h, **kw: variant.build(i, h, output_size=h + 1, **kw)
+    return lambda i, h, **kw: variant.build(i, h, **kw)
+
+
+# Every cell variant of the contract, from the registry: name -> (input_size, hidden_size,
+# **options) -> cell.
 CELL_BUILDERS: dict[str, Callable[..., rnnkit.RecurrentCell]] = {
-    "elman_tanh": lambda i, h, **kw: ElmanCell(i, h, "tanh", **kw),
-    "elman_sigmoid": lambda i, h, **kw: ElmanCell(i, h, "sigmoid", **kw),
-    "elman_relu": lambda i, h, **kw: ElmanCell(i, h, "relu", **kw),
-    "jordan_identity": lambda i, h, **kw: JordanCell(i, h, h + 1, "tanh", "identity", **kw),
-    "jordan_tanh": lambda i, h, **kw: JordanCell(i, h, h + 1, "tanh", "tanh", **kw),
-    "gru_after": lambda i, h, **kw: GRUCell(i, h, reset="after", **kw),
-    "gru_before": lambda i, h, **kw: GRUCell(i, h, reset="before", **kw),
-    "lstm": lambda i, h, **kw: LSTMCell(i, h, **kw),
-    "lstm_peephole": lambda i, h, **kw: LSTMCell(i, h, peephole=True, **kw),
-    "lstm_identity": lambda i, h, **kw: LSTMCell(i, h, cell_activation="identity", **kw),
-    "lstm_peephole_identity": lambda i, h, **kw: LSTMCell(
-        i, h, peephole=True, cell_activation="identity", **kw
-    ),
+    name: _builder(name) for name in REGISTRY_VARIANTS
 }
 VARIANTS = tuple(CELL_BUILDERS)
+state_leaves = leaves  # the tensors of a state, depth first (the tests' name)
 
 
 def build_cell(
@@ -41,23 +42,9 @@ def build_cell(
     return CELL_BUILDERS[name](input_size, hidden_size, dtype=dtype)
 
 
-def map_state(fn, state):
-    """Apply ``fn`` to every tensor of a state, keeping its structure (LSTMState, tuples)."""
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    items = [map_state(fn, part) for part in state]
-    return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
-
-
 def random_state(cell: rnnkit.RecurrentCell, batch: int, *, scale: float = 0.5):
     """A random (non-zero) state of ``cell`` for ``batch`` sequences."""
     return map_state(lambda z: scale * torch.randn_like(z), cell.init_state(batch))
-
-
-def state_leaves(state) -> list[torch.Tensor]:
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [leaf for part in state for leaf in state_leaves(part)]
 
 
 def assert_state_close(actual, expected, *, atol: float = 1e-12) -> None:
@@ -84,6 +71,17 @@ def _seed():
     """Every test starts from the same global RNG state."""
     torch.manual_seed(1234)
     yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests: tiny models run fastest on one thread, and the
+    machine is shared with other test runs. Use with ``pytestmark =
+    pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(params=["default", "reference"])

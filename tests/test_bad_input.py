@@ -3,6 +3,7 @@ given (DESIGN.md: e.g. ``x must be (batch, time, 8), got (4, 8)``); nothing is b
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -19,6 +20,7 @@ from rnnkit import (
     Readout,
     Recurrent,
     Stack,
+    cell_names,
     make_cell,
 )
 
@@ -34,12 +36,7 @@ def x():
     return torch.randn(B, T, I)
 
 
-ALL_CELLS = {
-    "elman": lambda: ElmanCell(I, H),
-    "jordan": lambda: JordanCell(I, H, H),
-    "gru": lambda: GRUCell(I, H),
-    "lstm": lambda: LSTMCell(I, H),
-}
+ALL_CELLS = {kind: (lambda k: lambda: make_cell(k, I, H))(kind) for kind in cell_names()}
 
 
 # --- x ----------------------------------------------------------------------------------------
@@ -286,7 +283,7 @@ def test_lengths_checked_through_rnn(x):
             ValueError,
             "cell must be one of .*'lstm'.*got 'transformer'",
         ),
-        (lambda: make_cell("foo", I, H), ValueError, "cell must be one of .*got 'foo'"),
+        (lambda: make_cell("foo", I, H), ValueError, "kind must be one of .*got 'foo'"),
         (lambda: RNN(I, H, cell=3), TypeError, "cell must be a cell name or a callable, got int"),
         (
             lambda: RNN(I, H, output_size=2, output_activation="softmax"),
@@ -313,6 +310,22 @@ def test_lengths_checked_through_rnn(x):
             lambda: LSTMCell(I, H, forget_bias="1"),
             TypeError,
             "forget_bias must be a number, got str",
+        ),
+        *[
+            (
+                lambda v=value: LSTMCell(I, H, forget_bias=v),
+                ValueError,
+                rf"forget_bias must be a finite number, got {text}",
+            )
+            for value, text in ((float("nan"), "nan"), (float("inf"), "inf"), (-math.inf, "-inf"))
+        ],
+        (lambda: JordanCell(I, H, 2, bias=1), TypeError, "bias must be a bool, got int 1"),
+        (lambda: ElmanCell(I, H, bias=None), TypeError, "bias must be a bool, got NoneType"),
+        (
+            lambda: make_cell("lstm", I, H, reset="after"),
+            TypeError,
+            "cell options must be among peephole, cell_activation, forget_bias, bias, "
+            "recurrent_init for a lstm cell, got reset",
         ),
         (lambda: Recurrent(GRUCell(I, H), reverse=1), TypeError, "reverse must be a bool, got int"),
         (

@@ -13,13 +13,7 @@ from rnnkit.models.language_model import CharLanguageModel, ModelConfig
 from rnnkit.train import TrainConfig, Trainer, metrics
 from rnnkit.train import checkpoint as ckpt
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(seed=0, **kw) -> CharLanguageModel:
@@ -98,6 +92,7 @@ def trainer_for(tmp_path, steps=12, checkpoint_every=4, dropout=0.3):
     return Trainer(model, config, ids[:350], ids[350:], tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     # Dropout makes the RNG part of the state; the carried state and AdamW's moments too.
     straight = trainer_for(tmp_path / "a")

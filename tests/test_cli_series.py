@@ -142,6 +142,7 @@ def test_task_bad_input(capsys):
     assert "positive integer" in error_of(capsys, ["task", "copy", "--batch-size", "-1"])
 
 
+@pytest.mark.slow
 def test_console_script_prints_one_line_and_exits_2(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rnnkit.classic import EchoStateNetwork, ESNConfig
-from rnnkit.classic.esn import ridge_regression
+from rnnkit.classic.reservoir import Reservoir, draw_weights
+from rnnkit.classic.ridge import ridge_regression
 
 
 def reference_states(esn: EchoStateNetwork, u: np.ndarray, y: np.ndarray | None = None):
@@ -65,17 +66,46 @@ def test_float32_networks_run_in_float32(size, density):
 
 
 @pytest.mark.parametrize("size, density", [(30, 0.2), (150, 0.05)])
-def test_without_scipy_the_numpy_path_gives_the_same_network(monkeypatch, size, density):
-    import rnnkit.classic.esn as esn_module
+def test_the_numpy_reference_loop_gives_the_same_network(monkeypatch, size, density):
+    import rnnkit.classic.reservoir as reservoir_module
 
     u = series(120, 2)
     y = u[:, :1] * u[:, 1:]
     fast = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2).fit(u, y, 10)
-    monkeypatch.setattr(esn_module, "_scipy", None)
+    monkeypatch.setattr(reservoir_module, "_scipy", None)
     slow = EchoStateNetwork(2, size, 1, leak_rate=0.6, density=density, seed=2)
     torch.testing.assert_close(slow.states(u), fast.states(u), rtol=0, atol=1e-13)
     slow.fit(u, y, 10)
     torch.testing.assert_close(slow.predict(u), fast.predict(u), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("size, density", [(30, 0.2), (150, 0.05)])
+def test_the_engine_runs_a_batch_with_feedback_noise_and_a_start_state(size, density):
+    rng = np.random.default_rng(5)
+    w = np.where(rng.random((size, size)) < density, rng.uniform(-0.2, 0.2, (size, size)), 0.0)
+    w_in, b, w_fb = rng.normal(size=(size, 2)), rng.normal(size=size), rng.normal(size=(size, 1))
+    u, y = rng.normal(size=(40, 2, 3)), rng.normal(size=(40, 1, 3))  # (T, F, B)
+    x0, y0 = rng.normal(size=(size, 3)), rng.normal(size=(1, 3))
+    noise_seed, a = 11, 0.4
+    states = Reservoir(w, w_in, b, w_fb, a).states(
+        u, y, noise=0.01, rng=np.random.default_rng(noise_seed), x0=x0, y0=y0
+    )
+    nu = np.random.default_rng(noise_seed).uniform(-0.01, 0.01, (40, size, 3))
+    x, prev = x0, y0
+    for n in range(40):
+        x = (1 - a) * x + a * np.tanh(w @ x + w_in @ u[n] + w_fb @ prev + b[:, None] + nu[n])
+        prev = y[n]
+        np.testing.assert_allclose(states[n], x, rtol=0, atol=1e-12)
+
+
+def test_each_weight_has_its_own_random_stream():
+    options = dict(spectral_radius=0.9, density=0.2, input_scaling=1.0, input_density=1.0)
+    plain, _ = draw_weights(4, 2, 40, 1, bias_scaling=0.2, feedback_scaling=0.0, **options)
+    other, _ = draw_weights(4, 2, 40, 1, bias_scaling=0.5, feedback_scaling=0.3, **options)
+    np.testing.assert_array_equal(other.weight, plain.weight)
+    np.testing.assert_array_equal(other.weight_in, plain.weight_in)
+    np.testing.assert_allclose(other.bias, plain.bias * 2.5, rtol=1e-14)
+    assert not plain.weight_fb.any() and other.weight_fb.any()
 
 
 def test_leak_rate_one_is_the_plain_update():
@@ -306,7 +336,7 @@ def test_readout_options_change_the_features():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"spectral_radius": 0.0}, "spectral_radius must be > 0, got 0.0"),
+        ({"spectral_radius": 0.0}, "spectral_radius must be a finite number > 0, got 0.0"),
         ({"spectral_radius": -1.0}, "spectral_radius"),
         ({"ridge": -1e-3}, "ridge must be >= 0"),
         ({"leak_rate": 0.0}, r"leak_rate must be in \(0, 1\]"),
@@ -376,6 +406,7 @@ def run_cli(*argv: str) -> int:
     return main(["esn", *argv])
 
 
+@pytest.mark.slow
 def test_cli_fits_mackey_glass_and_writes_plot_and_numbers(tmp_path, capsys):
     out = tmp_path / "mg"
     code = run_cli("--free", "100", "--out", str(out))  # Jaeger's settings, 400 units

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import F64, assert_state_close, build_cell, random_state
+from conftest import F64, VARIANTS, assert_state_close, build_cell, random_state
 from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, Recurrent
 
 ACT = {
@@ -98,32 +98,20 @@ def reference(cell):
     raise AssertionError(type(cell))
 
 
-def ref_unroll(cell, x, state, reverse=False):
-    """A manual Python loop over time of the reference step."""
+def ref_unroll(cell, x, state, reverse=False, params=None):
+    """A manual Python loop over time of the reference step (on ``params``, default ``cell``)."""
     step = reference(cell)
     T = x.shape[1]
     order = range(T - 1, -1, -1) if reverse else range(T)
     ys = [None] * T
     for t in order:
-        ys[t], state = step(cell, x[:, t], state)
+        ys[t], state = step(cell if params is None else params, x[:, t], state)
     return torch.stack(ys, dim=1), state
 
 
-# Variants covered here; the torch-equivalent ones are included too (cheap, and it pins that
-# the references themselves match torch via test_parity_torch).
-FORMULA_VARIANTS = [
-    "elman_tanh",
-    "elman_sigmoid",
-    "elman_relu",
-    "jordan_identity",
-    "jordan_tanh",
-    "gru_after",
-    "gru_before",
-    "lstm",
-    "lstm_peephole",
-    "lstm_identity",
-    "lstm_peephole_identity",
-]
+# Every variant of the registry; the torch-equivalent ones are included too (cheap, and it pins
+# that the references themselves match torch via test_parity_torch).
+FORMULA_VARIANTS = list(VARIANTS)
 
 
 @pytest.mark.parametrize("variant", FORMULA_VARIANTS)
@@ -149,30 +137,52 @@ def test_multi_step_matches_reference_loop(variant, reverse, unroll_path):
     assert_state_close(final, final_ref)
 
 
-@pytest.mark.parametrize("variant", ["elman_tanh", "gru_before", "lstm_peephole"])
-def test_no_bias_variants_match_reference(variant):
-    torch.manual_seed(0)
-    cell = {
-        "elman_tanh": lambda: ElmanCell(3, 4, bias=False, dtype=F64),
-        "gru_before": lambda: GRUCell(3, 4, reset="before", bias=False, dtype=F64),
-        "lstm_peephole": lambda: LSTMCell(3, 4, peephole=True, bias=False, dtype=F64),
-    }[variant]()
-    assert cell.bias_ih is None and cell.bias_hh is None
-    # the references add biases; zero ones are equivalent to none
-    H = cell.weight_hh.shape[0]
+NO_BIAS = {
+    "elman_tanh": lambda: ElmanCell(3, 4, bias=False, dtype=F64),
+    "jordan_tanh": lambda: JordanCell(3, 4, 5, "tanh", "tanh", bias=False, dtype=F64),
+    "gru_before": lambda: GRUCell(3, 4, reset="before", bias=False, dtype=F64),
+    "lstm_peephole": lambda: LSTMCell(3, 4, peephole=True, bias=False, dtype=F64),
+}
+
+
+def _with_zero_biases(cell):
+    """``cell`` seen by a reference that adds biases: zero ones are equivalent to none."""
+    weights = {"bias_ih": "weight_ih", "bias_hh": "weight_hh", "bias_hy": "weight_hy"}
 
     class WithZeroBias:
         def __getattr__(self, name):
-            if name in ("bias_ih", "bias_hh"):
-                return torch.zeros(H, dtype=F64)
+            if name in weights:
+                return torch.zeros(getattr(cell, weights[name]).shape[0], dtype=F64)
             return getattr(cell, name)
 
+    return WithZeroBias()
+
+
+@pytest.mark.parametrize("variant", list(NO_BIAS))
+def test_no_bias_variants_match_reference(variant):
+    torch.manual_seed(0)
+    cell = NO_BIAS[variant]()
+    assert not cell.bias
+    assert not [name for name, _ in cell.named_parameters() if name.startswith("bias")]
     x = torch.randn(4, 3, dtype=F64)
     state = random_state(cell, 4)
     y, s = cell(x, state)
-    y_ref, s_ref = reference(cell)(WithZeroBias(), x, state)
+    y_ref, s_ref = reference(cell)(_with_zero_biases(cell), x, state)
     torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
     assert_state_close(s, s_ref)
+
+
+@pytest.mark.parametrize("variant", list(NO_BIAS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_no_bias_variants_multi_step(variant, reverse, unroll_path):
+    torch.manual_seed(0)
+    cell = NO_BIAS[variant]()
+    x = torch.randn(2, 6, 3, dtype=F64)
+    state = random_state(cell, 2)
+    ys, final = Recurrent(cell, reverse=reverse)(x, state)
+    ys_ref, final_ref = ref_unroll(cell, x, state, reverse, params=_with_zero_biases(cell))
+    torch.testing.assert_close(ys, ys_ref, rtol=0, atol=1e-12)
+    assert_state_close(final, final_ref)
 
 
 def test_elman_sigmoid_is_sigmoid_not_tanh():
@@ -376,6 +386,20 @@ def test_jordan_activations(act, out_act):
             },
         ),
         (lambda: LSTMCell(3, 4, bias=False), {"weight_ih": (16, 3), "weight_hh": (16, 4)}),
+        (
+            lambda: JordanCell(3, 4, 5),
+            {
+                "weight_ih": (4, 3),
+                "bias_ih": (4,),
+                "weight_yh": (4, 5),
+                "weight_hy": (5, 4),
+                "bias_hy": (5,),
+            },
+        ),
+        (
+            lambda: JordanCell(3, 4, 5, bias=False),
+            {"weight_ih": (4, 3), "weight_yh": (4, 5), "weight_hy": (5, 4)},
+        ),
     ],
 )
 def test_parameter_names_and_shapes(cell, expected):

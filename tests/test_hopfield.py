@@ -17,18 +17,13 @@ from rnnkit.classic import (
     ModernHopfieldNetwork,
     capacity_curve,
 )
-from rnnkit.classic.hopfield import flip_bits, overlap
+from rnnkit.classic.capacity import flip_bits, overlap
+from rnnkit.classic.storage import RULES, learn_weights
 
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run thousands of tiny ops, which extra threads only slow down on a busy box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_patterns(p: int, n: int, seed: int) -> torch.Tensor:
@@ -384,6 +379,19 @@ def test_modern_energy_never_rises_and_is_non_negative():
 # --- capacity curve ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_discrete_and_continuous_networks_store_with_the_same_rule(rule):
+    x = torch.randint(0, 2, (5, 30), generator=torch.Generator().manual_seed(9)).double() * 2 - 1
+    expected = learn_weights(rule, x)
+    assert torch.equal(expected, expected.T) and not expected.diagonal().any()
+    assert torch.equal(HopfieldNetwork(30, rule, dtype=F64).store(x).weight, expected)
+    assert torch.equal(
+        ContinuousHopfieldNetwork(30, rule=rule, dtype=F64).store(x).weight, expected
+    )
+    with pytest.raises(ValueError, match="rule must be one of"):
+        learn_weights("oja", x)
+
+
 def test_flip_bits_flips_exactly_k_distinct_bits():
     x = random_patterns(50, 40, seed=80)
     y = flip_bits(x, 7, torch.Generator().manual_seed(81))
@@ -401,6 +409,14 @@ def test_capacity_curve_shows_hebbian_breakdown(tmp_path):
     saved = json.loads(result.save(tmp_path / "c.json").read_text())
     assert saved["config"]["n_units"] == 64 and saved["exact"] == result.exact
     assert "| 0.300 | 19 |" in result.table()
+
+
+def test_capacity_curve_reports_progress_to_a_callable_without_changing_the_result():
+    cfg = CapacityConfig(n_units=20, loads=(0.05, 0.2, 0.4), trials=2, seed=3)
+    calls = []
+    with_progress = capacity_curve(cfg, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 6) for k in range(1, 7)]
+    assert with_progress == capacity_curve(cfg)
 
 
 # --- torch and numpy in, torch out; bad input -------------------------------------------------
@@ -532,6 +548,7 @@ def test_bad_input_names_the_argument(call, error, match):
 # --- the rnnkit hopfield command ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_demo_recalls_digits_and_refuses_to_overwrite(tmp_path, capsys):
     from rnnkit.cli import main
 

@@ -166,6 +166,7 @@ def test_stack_bidirectional_and_rnn():
         assert_same(net, x, None, lengths, tol=1e-10)
 
 
+@pytest.mark.slow
 def test_float32_rnn_matches_in_float32():
     torch.manual_seed(2)
     net = rnnkit.RNN(5, 32, cell="lstm", num_layers=2, bidirectional=True, output_size=3)
@@ -370,6 +371,7 @@ def test_flop_counts_follow_deepbench():
     assert bench.flops("jordan", (1, 2, 3, 4)) == 2 * (4 * 3 + 2 * 4 * 4) * 2
 
 
+@pytest.mark.slow
 def test_a_first_fused_call_leaves_torch_thread_count_alone():
     """The small-problem path runs serially; it must not freeze torch's lazily sized thread pool
     at one thread when it is the first thing a process runs."""

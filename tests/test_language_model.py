@@ -17,14 +17,7 @@ from rnnkit.train import (
     learning_rate,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models run fastest on one thread, and the machine is shared with other test runs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(cell="lstm", **kw) -> CharLanguageModel:
@@ -141,6 +134,7 @@ def test_generate_is_seeded_and_greedy_at_low_temperature():
         model.generate(torch.tensor([], dtype=torch.long), 5)
 
 
+@pytest.mark.slow
 def test_generate_follows_the_softmax_distribution():
     # A model whose logits ignore the input: samples follow softmax(bias / T).
     model = small_model()

@@ -14,12 +14,6 @@ from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, last_
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.train.supervised import FitConfig, TrainingDiverged, fit
 
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(1234)
-
-
 F64 = torch.float64
 
 
@@ -61,6 +55,7 @@ def test_forecaster_rollout_feeds_its_own_predictions_back():
         torch.testing.assert_close(preds[:, k], model(seq)[:, 0], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_forecaster_learns_a_sine_wave():
     t = torch.arange(400, dtype=torch.float32)
     series = torch.sin(2 * math.pi * t / 25)  # period 25 steps
@@ -170,6 +165,7 @@ def test_bidirectional_classifier_summary_is_forward_end_and_backward_start():
         torch.testing.assert_close(logits[b : b + 1], model.readout(summary), rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_classifier_learns_which_token_came_first():
     # Class = the token at step 0 of a sequence of random tokens with random lengths 2..12;
     # padding holds random tokens too, so reading the last real step is essential.

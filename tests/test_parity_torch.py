@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import rnnkit
 from rnnkit import (
     RNN,
+    VARIANTS,
     Bidirectional,
     ElmanCell,
     GRUCell,
@@ -322,12 +323,16 @@ def test_packed_backward_direction_starts_at_last_real_step(mode):
 
 # --- to_torch -------------------------------------------------------------------------------
 
+# The variants the registry says torch.nn has (elman_tanh, elman_relu, gru_after, lstm).
 RK_CELLS = {
-    "elman_tanh": lambda **kw: ElmanCell(I, H, "tanh", **kw),
-    "elman_relu": lambda **kw: ElmanCell(I, H, "relu", **kw),
-    "gru_after": lambda **kw: GRUCell(I, H, reset="after", **kw),
-    "lstm": lambda **kw: LSTMCell(I, H, **kw),
+    name: (lambda v: lambda **kw: v.build(I, H, **kw))(variant)
+    for name, variant in VARIANTS.items()
+    if variant.torch_cell is not None
 }
+
+
+def test_the_registry_names_the_torch_equivalents():
+    assert list(RK_CELLS) == ["elman_tanh", "elman_relu", "gru_after", "lstm"]
 
 
 @pytest.mark.parametrize("bias", [True, False])

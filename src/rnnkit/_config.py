@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T", bound="JSONConfig")
 
@@ -27,8 +27,11 @@ class JSONConfig:
         TypeError: Size must be a JSON object, got list
     """
 
+    # Set by @dataclass on every subclass; declared so that asdict/fields accept the mixin.
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -38,7 +41,7 @@ class JSONConfig:
         """The config of a JSON object's keys; an unknown key is a ValueError naming it."""
         if not isinstance(data, dict):
             raise TypeError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, spec_of
 from .layers import RNN, Bidirectional
 from .recurrent import Recurrent
 
@@ -57,6 +59,7 @@ def to_torch(module: nn.Module) -> nn.Module:
     """
     if isinstance(module, RecurrentCell):
         return _cell_to_torch(module)
+    layers: list[nn.Module]
     if isinstance(module, Recurrent):
         if module.reverse:
             raise ValueError("module must run forward in time for torch, got reverse=True")
@@ -105,7 +108,7 @@ def to_torch(module: nn.Module) -> nn.Module:
 
 def _cell_from_torch(module: nn.RNNCellBase) -> RecurrentCell:
     ref = module.weight_ih
-    factory = {"bias": module.bias, "device": ref.device, "dtype": ref.dtype}
+    factory: dict[str, Any] = {"bias": module.bias, "device": ref.device, "dtype": ref.dtype}
     if isinstance(module, nn.RNNCell):
         cell: RecurrentCell = ElmanCell(
             module.input_size, module.hidden_size, module.nonlinearity, **factory
@@ -161,25 +164,29 @@ def _layer_cells(layer: nn.Module) -> list[RecurrentCell]:
     if isinstance(layer, Recurrent):
         return [layer.cell]
     if isinstance(layer, Bidirectional):
-        return [layer.forward_layer.cell, layer.backward_layer.cell]
+        return _layer_cells(layer.forward_layer) + _layer_cells(layer.backward_layer)
     raise ValueError(
         f"module must be made of Recurrent layers for torch, got {type(layer).__name__}"
     )
 
 
 def _torch_kind(cell: RecurrentCell) -> tuple[type, str | None]:
-    if isinstance(cell, ElmanCell) and cell.activation in ("tanh", "relu"):
-        return nn.RNN, cell.activation
-    if isinstance(cell, GRUCell) and cell.reset == "after":
-        return nn.GRU, None
-    if isinstance(cell, LSTMCell) and not cell.peephole and cell.cell_activation == "tanh":
-        return nn.LSTM, None
-    raise ValueError(f"torch.nn has no equivalent of {cell!r}")
+    """The torch.nn layer class equal to ``cell`` (from the cell registry) and, for nn.RNN, its
+    nonlinearity."""
+    spec = spec_of(cell)
+    options = {} if spec is None else {o.name: getattr(cell, o.name) for o in spec.options}
+    layer = None if spec is None or spec.torch_equivalent(**options) is None else spec.torch_layer
+    if layer is None:
+        raise ValueError(f"torch.nn has no equivalent of {cell!r}")
+    activation = options.get("activation")
+    return layer, None if activation is None else str(activation)
 
 
 def _cell_to_torch(cell: RecurrentCell) -> nn.Module:
-    kind, nonlinearity = _torch_kind(cell)
-    cell_class = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}[kind]
+    kind, nonlinearity = _torch_kind(cell)  # raises when torch has no equivalent
+    spec = spec_of(cell)
+    assert spec is not None and spec.torch_cell is not None
+    cell_class = spec.torch_cell
     options = {"nonlinearity": nonlinearity} if kind is nn.RNN else {}
     ref = cell.weight_ih
     out = cell_class(

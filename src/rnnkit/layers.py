@@ -28,8 +28,13 @@ from torch import Tensor, nn
 
 from . import _activations, _checks
 from ._state import State
-from .cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
+from .cells import RecurrentCell, get_spec, make_cell
 from .recurrent import Recurrent
+
+
+def _size(layer: nn.Module, which: str) -> int:
+    """``layer.input_size`` or ``layer.output_size`` of a layer that passed :func:`_check_layer`."""
+    return int(getattr(layer, which))
 
 
 def _check_layer(name: str, layer: object) -> None:
@@ -86,14 +91,17 @@ class Bidirectional(nn.Module):
 
     @property
     def input_size(self) -> int:
-        return self.forward_layer.input_size
+        return _size(self.forward_layer, "input_size")
 
     @property
     def output_size(self) -> int:
-        return self.forward_layer.output_size + self.backward_layer.output_size
+        return _size(self.forward_layer, "output_size") + _size(self.backward_layer, "output_size")
 
     def forward(
-        self, x: Tensor, state: tuple[State, State] | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        state: tuple[State | None, State | None] | None = None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, tuple[State, State]]:
         if state is None:
             state = (None, None)
@@ -147,14 +155,17 @@ class Stack(nn.Module):
 
     @property
     def input_size(self) -> int:
-        return self.layers[0].input_size
+        return _size(self.layers[0], "input_size")
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].output_size
+        return _size(self.layers[-1], "output_size")
 
     def forward(
-        self, x: Tensor, state: tuple[State, ...] | None = None, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        state: tuple[State | None, ...] | None = None,
+        lengths: Tensor | None = None,
     ) -> tuple[Tensor, tuple[State, ...]]:
         if state is None:
             state = (None,) * len(self.layers)
@@ -231,23 +242,6 @@ class Readout(nn.Module):
 
 CellFactory = Callable[[int], RecurrentCell]
 
-_CELLS: dict[str, Callable[..., RecurrentCell]] = {
-    "elman": ElmanCell,
-    "rnn": ElmanCell,
-    "gru": GRUCell,
-    "lstm": LSTMCell,
-    "jordan": lambda i, h, **kw: JordanCell(i, h, h, **kw),
-}
-
-
-def make_cell(kind: str, input_size: int, hidden_size: int, **cell_options) -> RecurrentCell:
-    """Build a cell by name: ``"elman"`` (alias ``"rnn"``), ``"gru"``, ``"lstm"``, ``"jordan"``.
-
-    A Jordan cell built this way has ``output_size = hidden_size`` (its state is its output).
-    """
-    _checks.choice("cell", kind, tuple(_CELLS))
-    return _CELLS[kind](input_size, hidden_size, **cell_options)
-
 
 class RNN(nn.Module):
     r"""The common recurrent network in one line: a stack of (bidirectional) layers and a readout.
@@ -260,7 +254,8 @@ class RNN(nn.Module):
     Args:
         input_size: I.
         hidden_size: H of every layer.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` (or ``"rnn"``), ``"jordan"``, or a callable
+        cell: a kind of the cell registry (:data:`rnnkit.cells.CELLS`: ``"lstm"``, ``"gru"``,
+            ``"elman"`` or its alias ``"rnn"``, ``"jordan"``), or a callable
             ``input_size -> cell`` building any :class:`~rnnkit.cells.RecurrentCell`.
         num_layers: layers in the stack.
         bidirectional: make every layer a forward/backward pair.
@@ -269,7 +264,8 @@ class RNN(nn.Module):
         dropout: dropout between layers (training only).
         batch_first: ``True`` for (B, T, I) sequences (rnnkit's convention); ``False`` takes and
             gives (T, B, ·) like a ``torch.nn`` module built with ``batch_first=False``.
-        **cell_options: passed to every cell (``activation``, ``reset``, ``peephole``, ...).
+        **cell_options: passed to every cell: the kind's options in the registry
+            (``activation``, ``reset``, ``peephole``, ...), ``bias``, ``device``, ``dtype``.
 
     Shapes:
         x: (B, T, I); returns ys (B, T, D·H) or (B, T, output_size), and the final state: a tuple
@@ -305,12 +301,14 @@ class RNN(nn.Module):
             raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
         if not isinstance(batch_first, bool):
             raise TypeError(f"batch_first must be a bool, got {type(batch_first).__name__}")
+        build: Callable[[int], RecurrentCell]
         if isinstance(cell, str):
-            _checks.choice("cell", cell, tuple(_CELLS))
-            kind = cell
+            kind = get_spec(cell).name
 
-            def build(i: int) -> RecurrentCell:
+            def build_named(i: int) -> RecurrentCell:
                 return make_cell(kind, i, hidden_size, **cell_options)
+
+            build = build_named
 
         elif callable(cell):
             if cell_options:
@@ -331,7 +329,7 @@ class RNN(nn.Module):
             else:
                 layer = Recurrent(build(size))
             layers.append(layer)
-            size = layer.output_size
+            size = _size(layer, "output_size")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers

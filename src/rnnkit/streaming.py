@@ -130,6 +130,7 @@ def _layers_of(module: nn.Module) -> tuple[list[Recurrent], Readout | None]:
         readout = module.readout
         module = module.stack
     layers = list(module.layers) if isinstance(module, Stack) else [module]
+    recurrent: list[Recurrent] = []
     for layer in layers:
         if isinstance(layer, Bidirectional) or getattr(layer, "reverse", False):
             raise ValueError(
@@ -141,7 +142,8 @@ def _layers_of(module: nn.Module) -> tuple[list[Recurrent], Readout | None]:
                 "module must be a Recurrent, a Stack of Recurrent layers or an RNN, got "
                 f"{type(layer).__name__}"
             )
-    return layers, readout
+        recurrent.append(layer)
+    return recurrent, readout
 
 
 __all__ = ["Stream"]

@@ -1,37 +1,141 @@
-"""What every cell shares: validation of one step and the zero state."""
+"""What every cell shares: its parameters from a gate count, their initialisation, validation of
+one step and the zero state."""
 
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .._state import State, leaves, map_state
+from .._state import State, StateShapes, leaves, map_state
+
+S = TypeVar("S", bound=State)  # the state type of one cell: Tensor, LSTMState, ...
 
 
-class RecurrentCell(nn.Module):
-    """One step of a recurrent layer, ``(y_t, s_t) = R(x_t, s_{t-1})``.
+class RecurrentCell(nn.Module, Generic[S]):
+    r"""One step of a recurrent layer, ``(y_t, s_t) = R(x_t, s_{t-1})``.
 
-    Subclasses define :meth:`step` (the math, unchecked) and :meth:`state_shapes`; ``forward``
-    validates its arguments once and calls ``step``. A time loop never lives in a cell: use
-    :class:`rnnkit.Recurrent` to unroll one.
+    Subclasses define :meth:`step` (the math, unchecked) and, when the state is not one (B, H)
+    tensor, :meth:`state_shapes`; ``forward`` validates its arguments once and calls ``step``. A
+    time loop never lives in a cell: use :class:`rnnkit.Recurrent` to unroll one.
+
+    Like torch's ``RNNCellBase(num_chunks)``, the constructor creates the parameters from a gate
+    count G: ``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H) and, with ``bias=True``, ``bias_ih``
+    and ``bias_hh`` (G·H), in this order and with torch's names, so that a ``torch.nn`` cell's
+    state dict loads unchanged. A cell with another layout (Jordan) passes ``num_chunks=None``
+    and adds its parameters with :meth:`add_weight`. :meth:`reset_parameters` draws every
+    parameter from U(-1/sqrt(H), 1/sqrt(H)) (torch's default), then applies ``recurrent_init`` to
+    the weight named by :attr:`recurrent_weight`.
+
+    Args:
+        input_size: I, features of ``x_t``.
+        hidden_size: H, units of the layer.
+        num_chunks: G, gate blocks stacked in the rows of ``weight_ih``/``weight_hh``; None to
+            create no parameters here.
+        bias: create ``bias_ih`` and ``bias_hh``.
+        recurrent_init: ``"uniform"`` (torch's default), ``"orthogonal"`` (each gate's block of
+            the recurrent weight) or ``"identity"`` (recurrent weight I and zero biases), among
+            the subclass's :attr:`recurrent_inits`.
+        device, dtype: of the parameters.
 
     Attributes:
         input_size: features of ``x_t``.
         hidden_size: units of the layer.
         output_size: features of ``y_t`` (``hidden_size`` except for Jordan cells).
+        bias: whether the cell has biases.
+
+    Example:
+        >>> class Leaky(RecurrentCell):
+        ...     "h' = h + tanh(W_ih x + b_ih + W_hh h + b_hh) / 2"
+        ...     def __init__(self, input_size, hidden_size):
+        ...         super().__init__(input_size, hidden_size, num_chunks=1)
+        ...         self.reset_parameters()
+        ...     def step(self, x, h):
+        ...         pre = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh
+        ...         h = h + torch.tanh(pre) / 2
+        ...         return h, h
+        >>> cell = Leaky(3, 4)
+        >>> [name for name, _ in cell.named_parameters()]
+        ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh']
+        >>> cell(torch.randn(2, 3))[0].shape
+        torch.Size([2, 4])
     """
 
     input_size: int
     hidden_size: int
+    bias: bool
+    recurrent_init: str
+    num_chunks: int
+    # The parameters made from the gate count (None where absent), declared for type checkers.
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
+    #: The recurrent_init values a subclass accepts.
+    recurrent_inits: ClassVar[tuple[str, ...]] = ("uniform", "orthogonal")
+    #: The parameter that ``recurrent_init`` shapes.
+    recurrent_weight: ClassVar[str] = "weight_hh"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_chunks: int | None = 1,
+        bias: bool = True,
+        recurrent_init: str = "uniform",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size = _checks.positive_int("input_size", input_size)
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
+        self.bias = bias
+        self.recurrent_init = _checks.choice(
+            "recurrent_init", recurrent_init, type(self).recurrent_inits
+        )
+        self._factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.num_chunks = 0  # no gate-stacked weights (the subclass adds its own)
+        if num_chunks is None:
+            return
+        self.num_chunks = _checks.positive_int("num_chunks", num_chunks)
+        rows = num_chunks * hidden_size
+        self.add_weight("weight_ih", (rows, input_size))
+        self.add_weight("weight_hh", (rows, hidden_size))
+        self.add_weight("bias_ih", (rows,), present=bias)
+        self.add_weight("bias_hh", (rows,), present=bias)
+
+    def add_weight(self, name: str, shape: tuple[int, ...], *, present: bool = True) -> None:
+        """Register parameter ``name`` (uninitialised; or None when not ``present``)."""
+        if present:
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, **self._factory)))
+        else:
+            self.register_parameter(name, None)
+
+    def reset_parameters(self) -> None:
+        """torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, then ``recurrent_init``."""
+        uniform_init(self, self.hidden_size)
+        weight = getattr(self, self.recurrent_weight)
+        with torch.no_grad():
+            if self.recurrent_init == "orthogonal":
+                orthogonal_blocks(weight, max(self.num_chunks, 1))
+            elif self.recurrent_init == "identity":
+                weight.copy_(torch.eye(*weight.shape))
+                for name in ("bias_ih", "bias_hh"):
+                    b = getattr(self, name, None)
+                    if b is not None:
+                        b.zero_()
 
     @property
     def output_size(self) -> int:
         return self.hidden_size
 
-    def state_shapes(self, batch_size: int) -> State:
+    def state_shapes(self, batch_size: int) -> StateShapes:
         """The shape of every leaf of the state, in the state's structure."""
         return (batch_size, self.hidden_size)
 
@@ -41,15 +145,15 @@ class RecurrentCell(nn.Module):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-    ) -> State:
+    ) -> S:
         """Zeros in the structure of the state; device and dtype default to the parameters'."""
         _checks.positive_int("batch_size", batch_size)
         ref = next(self.parameters())
         device = ref.device if device is None else device
         dtype = ref.dtype if dtype is None else dtype
-        return _zeros_like_shapes(self.state_shapes(batch_size), device, dtype)
+        return cast(S, _zeros_like_shapes(self.state_shapes(batch_size), device, dtype))
 
-    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def step(self, x: Tensor, state: S) -> tuple[Tensor, S]:
         """The math of one step, without argument checks. ``x``: (B, I)."""
         raise NotImplementedError
 
@@ -59,14 +163,12 @@ class RecurrentCell(nn.Module):
         _checks.same_dtype(name, x, self.dtype)
         return x
 
-    def check_state(self, state: object, batch_size: int, name: str = "state") -> State:
+    def check_state(self, state: object, batch_size: int, name: str = "state") -> S:
         expected = self.state_shapes(batch_size)
         try:
             if not _same_structure(state, expected):
                 raise TypeError(name)
-            pairs = list(
-                zip(leaves(state), _shape_leaves(expected), strict=True)  # type: ignore[arg-type]
-            )
+            pairs = list(zip(leaves(cast(State, state)), _shape_leaves(expected), strict=True))
         except (TypeError, ValueError):
             raise TypeError(
                 f"{name} must be {_describe(expected)} for this {type(self).__name__}, "
@@ -76,9 +178,9 @@ class RecurrentCell(nn.Module):
             _checks.tensor(name, leaf)
             _checks.shape(name, leaf, shape)
             _checks.same_dtype(name, leaf, self.dtype)
-        return _as_structure(state, expected)  # e.g. a plain (h, c) tuple -> LSTMState
+        return cast(S, _as_structure(state, expected))  # e.g. a plain (h, c) tuple -> LSTMState
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: S | None = None) -> tuple[Tensor, S]:
         """One checked step: ``x`` (B, I) and ``state`` (or None for zeros) -> ``(y, state)``."""
         x = self.check_input(x)
         if state is None:
@@ -93,6 +195,15 @@ class RecurrentCell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def finite_float(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def uniform_init(module: nn.Module, hidden_size: int) -> None:
@@ -110,14 +221,16 @@ def orthogonal_blocks(weight: Tensor, blocks: int) -> None:
             nn.init.orthogonal_(part)
 
 
-def _zeros_like_shapes(shapes: State, device, dtype) -> State:
+def _zeros_like_shapes(
+    shapes: StateShapes, device: torch.device | str, dtype: torch.dtype
+) -> State:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return torch.zeros(shapes, device=device, dtype=dtype)
     items = [_zeros_like_shapes(s, device, dtype) for s in shapes]
     return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
 
 
-def _same_structure(value: object, shapes: State) -> bool:
+def _same_structure(value: object, shapes: StateShapes) -> bool:
     """Whether ``value`` nests like ``shapes``: a Tensor where a Tensor is expected, etc."""
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return isinstance(value, Tensor)
@@ -128,7 +241,7 @@ def _same_structure(value: object, shapes: State) -> bool:
     )
 
 
-def _as_structure(value: State, shapes: State) -> State:
+def _as_structure(value: Any, shapes: StateShapes) -> State:
     """``value`` (checked by :func:`_same_structure`) rebuilt with the types of ``shapes``."""
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return value
@@ -136,13 +249,13 @@ def _as_structure(value: State, shapes: State) -> State:
     return type(shapes)(*items) if hasattr(shapes, "_fields") else tuple(items)
 
 
-def _shape_leaves(shapes: State) -> list[tuple[int, ...]]:
+def _shape_leaves(shapes: StateShapes) -> list[tuple[int, ...]]:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return [shapes]
     return [leaf for s in shapes for leaf in _shape_leaves(s)]
 
 
-def _describe(shapes: State) -> str:
+def _describe(shapes: StateShapes) -> str:
     if isinstance(shapes, tuple) and all(isinstance(d, int) for d in shapes):
         return "a Tensor " + _checks.shape_text(shapes)
     inner = ", ".join(_describe(s) for s in shapes)

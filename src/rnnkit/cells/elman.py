@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .. import _activations, _checks
-from ._base import RecurrentCell, orthogonal_blocks, uniform_init
+from .. import _activations
+from ._base import RecurrentCell
+
+#: The values of ``activation``.
+ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
 
-class ElmanCell(RecurrentCell):
+class ElmanCell(RecurrentCell[Tensor]):
     r"""Elman's simple recurrent cell (``torch.nn.RNNCell`` with a sigmoid option).
 
     .. math::
@@ -41,6 +44,8 @@ class ElmanCell(RecurrentCell):
         True
     """
 
+    recurrent_inits = ("uniform", "orthogonal", "identity")
+
     def __init__(
         self,
         input_size: int,
@@ -52,34 +57,18 @@ class ElmanCell(RecurrentCell):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.input_size = _checks.positive_int("input_size", input_size)
-        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_chunks=1,
+            bias=bias,
+            recurrent_init=recurrent_init,
+            device=device,
+            dtype=dtype,
+        )
+        self._f = _activations.get(activation, allowed=ACTIVATIONS)
         self.activation = activation
-        self._f = _activations.get(activation, allowed=("tanh", "sigmoid", "relu"))
-        _checks.choice("recurrent_init", recurrent_init, ("uniform", "orthogonal", "identity"))
-        self.recurrent_init = recurrent_init
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(hidden_size, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init(self, self.hidden_size)
-        with torch.no_grad():
-            if self.recurrent_init == "orthogonal":
-                orthogonal_blocks(self.weight_hh, 1)
-            elif self.recurrent_init == "identity":
-                self.weight_hh.copy_(torch.eye(self.hidden_size))
-                if self.bias_ih is not None:
-                    self.bias_ih.zero_()
-                    self.bias_hh.zero_()
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = self._f(

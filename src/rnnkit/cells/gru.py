@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import _checks
-from ._base import RecurrentCell, orthogonal_blocks, uniform_init
+from ._base import RecurrentCell
+
+#: The values of ``reset``: where the reset gate applies.
+RESETS = ("after", "before")
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(RecurrentCell[Tensor]):
     r"""Gated recurrent unit (Cho et al. 2014) in both reset placements.
 
     .. math::
@@ -60,29 +63,18 @@ class GRUCell(RecurrentCell):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.input_size = _checks.positive_int("input_size", input_size)
-        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
-        self.reset = _checks.choice("reset", reset, ("after", "before"))
-        self.recurrent_init = _checks.choice(
-            "recurrent_init", recurrent_init, ("uniform", "orthogonal")
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_chunks=3,
+            bias=bias,
+            recurrent_init=recurrent_init,
+            device=device,
+            dtype=dtype,
         )
+        self.reset = _checks.choice("reset", reset, RESETS)
         self._candidate = _candidate_after if reset == "after" else _candidate_before
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init(self, self.hidden_size)
-        if self.recurrent_init == "orthogonal":
-            orthogonal_blocks(self.weight_hh, 3)
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import _activations, _checks
-from ._base import RecurrentCell, orthogonal_blocks, uniform_init
+from ._base import RecurrentCell
+
+#: The values of ``activation`` (f) and ``output_activation`` (g).
+ACTIVATIONS = ("tanh", "sigmoid", "relu")
+OUTPUT_ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu")
 
 
-class JordanCell(RecurrentCell):
+class JordanCell(RecurrentCell[Tensor]):
     r"""Jordan's recurrent cell: the state is the previous *output*.
 
     .. math::
@@ -26,6 +30,7 @@ class JordanCell(RecurrentCell):
         output_size: O, output units (and the size of the state).
         activation: f, ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
         output_activation: g, ``"identity"``, ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
+        bias: learn ``bias_ih`` and ``bias_hy`` (``bias=False`` drops both).
         recurrent_init: ``"uniform"`` (torch's default) or ``"orthogonal"`` (for ``weight_yh``).
 
     Shapes:
@@ -38,6 +43,11 @@ class JordanCell(RecurrentCell):
         (torch.Size([4, 2]), True)
     """
 
+    recurrent_weight = "weight_yh"
+    weight_yh: Tensor
+    weight_hy: Tensor
+    bias_hy: Tensor | None
+
     def __init__(
         self,
         input_size: int,
@@ -46,26 +56,32 @@ class JordanCell(RecurrentCell):
         activation: str = "tanh",
         output_activation: str = "identity",
         *,
+        bias: bool = True,
         recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.input_size = _checks.positive_int("input_size", input_size)
-        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_chunks=None,
+            bias=bias,
+            recurrent_init=recurrent_init,
+            device=device,
+            dtype=dtype,
+        )
         self._output_size = _checks.positive_int("output_size", output_size)
+        self._f = _activations.get(activation, allowed=ACTIVATIONS)
+        self._g = _activations.get(
+            output_activation, argument="output_activation", allowed=OUTPUT_ACTIVATIONS
+        )
         self.activation = activation
         self.output_activation = output_activation
-        self._f = _activations.get(activation, allowed=("tanh", "sigmoid", "relu"))
-        self._g = _activations.get(output_activation, argument="output_activation")
-        _checks.choice("recurrent_init", recurrent_init, ("uniform", "orthogonal"))
-        self.recurrent_init = recurrent_init
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
-        self.bias_ih = nn.Parameter(torch.empty(hidden_size, **factory))
-        self.weight_yh = nn.Parameter(torch.empty(hidden_size, output_size, **factory))
-        self.weight_hy = nn.Parameter(torch.empty(output_size, hidden_size, **factory))
-        self.bias_hy = nn.Parameter(torch.empty(output_size, **factory))
+        self.add_weight("weight_ih", (hidden_size, input_size))
+        self.add_weight("bias_ih", (hidden_size,), present=bias)
+        self.add_weight("weight_yh", (hidden_size, output_size))
+        self.add_weight("weight_hy", (output_size, hidden_size))
+        self.add_weight("bias_hy", (output_size,), present=bias)
         self.reset_parameters()
 
     @property
@@ -74,11 +90,6 @@ class JordanCell(RecurrentCell):
 
     def state_shapes(self, batch_size: int) -> tuple[int, int]:
         return (batch_size, self._output_size)
-
-    def reset_parameters(self) -> None:
-        uniform_init(self, self.hidden_size)
-        if self.recurrent_init == "orthogonal":
-            orthogonal_blocks(self.weight_yh, 1)
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = self._f(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(state, self.weight_yh))

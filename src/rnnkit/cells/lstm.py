@@ -6,10 +6,14 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .. import _activations, _checks
-from ._base import RecurrentCell, orthogonal_blocks, uniform_init
+from .. import _activations
+from .._state import StateShapes
+from ._base import RecurrentCell, finite_float
+
+#: The values of ``cell_activation`` (φ).
+CELL_ACTIVATIONS = ("tanh", "identity")
 
 
 class LSTMState(NamedTuple):
@@ -19,7 +23,7 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(RecurrentCell[LSTMState]):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997; peepholes: Gers et al. 2002).
 
     .. math::
@@ -56,6 +60,8 @@ class LSTMCell(RecurrentCell):
         ('LSTMState', torch.Size([2, 4]), True)
     """
 
+    weight_ch: Tensor | None
+
     def __init__(
         self,
         input_size: int,
@@ -69,50 +75,38 @@ class LSTMCell(RecurrentCell):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.input_size = _checks.positive_int("input_size", input_size)
-        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_chunks=4,
+            bias=bias,
+            recurrent_init=recurrent_init,
+            device=device,
+            dtype=dtype,
+        )
         if not isinstance(peephole, bool):
             raise TypeError(f"peephole must be a bool, got {type(peephole).__name__}")
-        self.cell_activation = cell_activation
         self._phi = _activations.get(
-            cell_activation, argument="cell_activation", allowed=("tanh", "identity")
+            cell_activation, argument="cell_activation", allowed=CELL_ACTIVATIONS
         )
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
-            raise TypeError(f"forget_bias must be a number, got {type(forget_bias).__name__}")
-        self.forget_bias = float(forget_bias)
-        self.recurrent_init = _checks.choice(
-            "recurrent_init", recurrent_init, ("uniform", "orthogonal")
-        )
-        factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        if peephole:
-            self.weight_ch = nn.Parameter(torch.empty(3 * hidden_size, **factory))
-        else:
-            self.register_parameter("weight_ch", None)
+        self.cell_activation = cell_activation
+        self.forget_bias = finite_float("forget_bias", forget_bias)
+        self.add_weight("weight_ch", (3 * hidden_size,), present=peephole)
         self.reset_parameters()
 
     @property
     def peephole(self) -> bool:
         return self.weight_ch is not None
 
-    def state_shapes(self, batch_size: int) -> LSTMState:
-        return LSTMState((batch_size, self.hidden_size), (batch_size, self.hidden_size))
+    def state_shapes(self, batch_size: int) -> StateShapes:
+        shape = (batch_size, self.hidden_size)
+        return LSTMState._make((shape, shape))  # the state's structure, shapes at the leaves
 
     def reset_parameters(self) -> None:
-        uniform_init(self, self.hidden_size)
-        H = self.hidden_size
-        with torch.no_grad():
-            if self.recurrent_init == "orthogonal":
-                orthogonal_blocks(self.weight_hh, 4)
-            if self.bias_ih is not None:
+        super().reset_parameters()
+        if self.bias_ih is not None:
+            H = self.hidden_size
+            with torch.no_grad():
                 self.bias_ih[H : 2 * H] += self.forget_bias
 
     def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:

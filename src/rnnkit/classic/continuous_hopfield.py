@@ -3,27 +3,21 @@ in time, with a Lyapunov energy that the dynamics never raise."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .hopfield import (
-    _RULE_FUNCTIONS,
-    RULES,
-    _as_tensor,
-    _batch_of_vectors,
-    _check_finite,
-    _check_plus_minus_one,
-    _checked_weights,
+from ._inputs import (
+    as_tensor,
+    batch_of_vectors,
+    check_finite,
+    check_plus_minus_one,
+    checked_weights,
 )
-
-
-def _positive_float(name: str, value: object) -> float:
-    value = _checks.non_negative_float(name, value)
-    if not 0.0 < value < float("inf"):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+from .storage import RULES, learn_weights
 
 
 class ContinuousHopfieldNetwork(nn.Module):
@@ -85,10 +79,10 @@ class ContinuousHopfieldNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.n_units = _checks.positive_int("n_units", n_units)
-        self.gain = _positive_float("gain", gain)
-        self.tau = _positive_float("tau", tau)
+        self.gain = _checks.positive_float("gain", gain)
+        self.tau = _checks.positive_float("tau", tau)
         self.rule = _checks.choice("rule", rule, RULES)
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("weight", torch.zeros(n_units, n_units, **factory))
         self.register_buffer("bias", torch.zeros(n_units, **factory))
         self.register_buffer("patterns", torch.zeros(0, n_units, **factory))
@@ -100,17 +94,17 @@ class ContinuousHopfieldNetwork(nn.Module):
         )
 
     def _input(self, name: str, value: object) -> tuple[Tensor, bool]:
-        t = _as_tensor(name, value, dtype=self.weight.dtype, device=self.weight.device)
-        t, single = _batch_of_vectors(name, t, self.n_units, "n_units")
-        _check_finite(name, t)
+        t = as_tensor(name, value, dtype=self.weight.dtype, device=self.weight.device)
+        t, single = batch_of_vectors(name, t, self.n_units, "n_units")
+        check_finite(name, t)
         return t, single
 
     def store(self, patterns: Tensor | np.ndarray) -> ContinuousHopfieldNetwork:
         """Add ±1 ``patterns`` (P, N) or (N,) and relearn W by the network's rule."""
         new, _ = self._input("patterns", patterns)
-        _check_plus_minus_one("patterns", new)
+        check_plus_minus_one("patterns", new)
         self.patterns = torch.cat([self.patterns, new], dim=0)
-        weight = _RULE_FUNCTIONS[self.rule](self.patterns.to(torch.float64))
+        weight = learn_weights(self.rule, self.patterns.to(torch.float64))
         self.weight = weight.to(self.weight.dtype)
         self.bias = torch.zeros_like(self.bias)
         return self
@@ -119,7 +113,7 @@ class ContinuousHopfieldNetwork(nn.Module):
         self, weight: Tensor | np.ndarray, bias: Tensor | np.ndarray | None = None
     ) -> ContinuousHopfieldNetwork:
         """Use a symmetric ``weight`` (N, N) with ``w_ii >= 0`` and ``bias`` (N,)."""
-        self.weight, self.bias = _checked_weights(self.weight, self.bias, weight, bias)
+        self.weight, self.bias = checked_weights(self.weight, self.bias, weight, bias)
         self.patterns = self.patterns[:0]
         return self
 
@@ -154,7 +148,7 @@ class ContinuousHopfieldNetwork(nn.Module):
         """
         u, single = self._input("potentials", potentials)
         _checks.positive_int("n_steps", n_steps)
-        dt = _positive_float("dt", dt)
+        dt = _checks.positive_float("dt", dt)
         rate = dt / self.tau
         path = [u]
         with torch.no_grad():
@@ -173,6 +167,6 @@ class ContinuousHopfieldNetwork(nn.Module):
         trajectory = self.integrate(probes, n_steps, dt)
         return self.outputs(trajectory[..., -1, :])
 
-    def forward(self, probes: Tensor, **options: object) -> Tensor:
+    def forward(self, probes: Tensor, **options: Any) -> Tensor:
         """Same as :meth:`recall`."""
-        return self.recall(probes, **options)  # type: ignore[arg-type]
+        return self.recall(probes, **options)

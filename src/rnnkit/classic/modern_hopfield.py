@@ -4,13 +4,14 @@ is All You Need": softmax retrieval of continuous patterns, usually in one step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .hopfield import _as_tensor, _batch_of_vectors, _check_finite
+from ._inputs import as_tensor, batch_of_vectors, check_finite
 
 
 class ModernHopfieldNetwork(nn.Module):
@@ -62,20 +63,17 @@ class ModernHopfieldNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.pattern_size = _checks.positive_int("pattern_size", pattern_size)
-        beta = _checks.non_negative_float("beta", beta)
-        if not 0.0 < beta < float("inf"):
-            raise ValueError(f"beta must be a finite number > 0, got {beta}")
-        self.beta = beta
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        self.beta = _checks.positive_float("beta", beta)
+        factory: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self.register_buffer("patterns", torch.zeros(0, pattern_size, **factory))
 
     def extra_repr(self) -> str:
         return f"pattern_size={self.pattern_size}, beta={self.beta}, stored={len(self.patterns)}"
 
     def _input(self, name: str, value: object) -> tuple[Tensor, bool]:
-        t = _as_tensor(name, value, dtype=self.patterns.dtype, device=self.patterns.device)
-        t, single = _batch_of_vectors(name, t, self.pattern_size, "pattern_size")
-        _check_finite(name, t)
+        t = as_tensor(name, value, dtype=self.patterns.dtype, device=self.patterns.device)
+        t, single = batch_of_vectors(name, t, self.pattern_size, "pattern_size")
+        check_finite(name, t)
         return t, single
 
     def _stored(self) -> Tensor:

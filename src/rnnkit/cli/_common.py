@@ -103,15 +103,16 @@ def csv_column(path: str, column: str):
 
 
 def cell_names() -> tuple[str, ...]:
-    """The recurrent cells a command can build, the ``choices`` of every ``--cell``.
+    """The recurrent cells a command can build, the ``choices`` of every ``--cell``: the kinds of
+    the cell registry (:data:`rnnkit.cells.CELLS`).
 
     Example:
         >>> "lstm" in cell_names() and "gru" in cell_names()
         True
     """
-    from ..layers import _CELLS
+    from ..cells import cell_names as registry_cell_names
 
-    return tuple(_CELLS)
+    return registry_cell_names()
 
 
 def default_threads() -> int:

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ._common import UsageError, positive_int
 
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         report=lambda row: print(bench.format_row(row), flush=True),
     )
     if args.json is not None:
-        payload = {"sgemm_gflops": sgemm, "threads": torch.get_num_threads()}
+        payload: dict[str, Any] = {"sgemm_gflops": sgemm, "threads": torch.get_num_threads()}
         payload["rows"] = [row.as_dict() for row in rows]
         args.json.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)

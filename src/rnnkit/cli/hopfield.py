@@ -181,7 +181,7 @@ def run_demo(args: argparse.Namespace) -> int:
     import torch
 
     from ..classic import HopfieldNetwork
-    from ..classic.hopfield import flip_bits
+    from ..classic.capacity import flip_bits
     from ..viz.hopfield import plot_recall_grid
 
     run_dir = new_run_dir(args.out, "hopfield-demo")

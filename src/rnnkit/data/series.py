@@ -27,6 +27,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,7 +215,7 @@ class Scaler:
                 f"{_checks.shape_text(tuple(like.shape))}"
             )
         if isinstance(like, Tensor):
-            kw = {"dtype": like.dtype, "device": like.device}
+            kw: dict[str, Any] = {"dtype": like.dtype, "device": like.device}
             return torch.tensor(self.mean, **kw), torch.tensor(self.std, **kw)
         return np.asarray(self.mean), np.asarray(self.std)
 

@@ -74,7 +74,7 @@ def _decode(data: bytes, path: Path) -> str:
 
 def _files(folder: Path) -> list[Path]:
     """Every regular file under ``folder``, hidden ones skipped, in a fixed (sorted) order."""
-    found = []
+    found: list[Path] = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))

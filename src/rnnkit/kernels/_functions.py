@@ -81,6 +81,9 @@ class ElmanFunction(torch.autograd.Function):
 class JordanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ext: ModuleType, x, y0, w_ih, b_ih, w_yh, w_hy, b_hy, lengths, f, g):
+        ctx.has_bias = b_ih is not None
+        if not ctx.has_bias:  # the Jordan kernel takes bias tensors: zeros are no bias
+            b_ih, b_hy = w_ih.new_zeros(w_ih.shape[0]), w_hy.new_zeros(w_hy.shape[0])
         ys, y, ss, hid, xt = ext.jordan_forward(
             x, y0, w_ih, b_ih, w_yh, w_hy, b_hy, lengths, f, g, None, None, None
         )
@@ -95,4 +98,6 @@ class JordanFunction(torch.autograd.Function):
         dx, dy, dw_ih, db_ih, dw_yh, dw_hy, db_hy = ctx.ext.jordan_backward(
             g_ys, g_y, xt, ss, hid, w_ih, w_yh, w_hy, lengths, ctx.f, ctx.g
         )
+        if not ctx.has_bias:
+            db_ih = db_hy = None
         return None, dx, dy, dw_ih, db_ih, dw_yh, dw_hy, db_hy, None, None, None

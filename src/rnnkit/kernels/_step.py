@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 from torch import Tensor
 
@@ -24,7 +26,7 @@ class CellStepper:
     def __init__(self, cell: RecurrentCell) -> None:
         self.cell = cell
         self._route: tuple | None = None  # (mode, dtype, device) the extension was chosen for
-        self._ext = None
+        self._ext: ModuleType | None = None
         self._key: tuple | None = None
         self._call: Callable[[Tensor, State], tuple[Tensor, State]] | None = None
 
@@ -37,23 +39,26 @@ class CellStepper:
             return self.cell.step(x, state)
         params = self.cell._parameters  # direct: no nn.Module attribute lookup per step
         key = tuple((id(p), p.data_ptr(), p._version) for p in params.values() if p is not None)
-        if key != self._key:
-            self._call = _bind(self._ext, self.cell)
+        call = self._call
+        if key != self._key or call is None:
+            call = self._call = _bind(self._ext, self.cell)
             self._key = key
-        return self._call(x, state)
+        return call(x, state)
 
 
 def _t(w: Tensor) -> Tensor:
     return w.detach().t().contiguous()
 
 
-def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, State]]:
+def _bind(ext: Any, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, State]]:
     """The kernel call of one step (x (B, I)) for ``cell``'s current parameters: a dedicated
     step kernel for the LSTM, the sequence kernel at T = 1 for the others."""
-    p = {name: (None if v is None else v.detach()) for name, v in cell._parameters.items()}
+    p: dict[str, Any] = {
+        k: (None if v is None else v.detach()) for k, v in cell._parameters.items()
+    }
     if type(cell) is LSTMCell:
         bias = None if p["bias_ih"] is None else p["bias_ih"] + p["bias_hh"]
-        args = (_t(p["weight_ih"]), _t(p["weight_hh"]), bias, p["weight_ch"],
+        args: tuple[object, ...] = (_t(p["weight_ih"]), _t(p["weight_hh"]), bias, p["weight_ch"],
                 cell.cell_activation == "identity")  # fmt: skip
 
         def lstm(x, state):
@@ -81,6 +86,9 @@ def _bind(ext, cell: RecurrentCell) -> Callable[[Tensor, State], tuple[Tensor, S
 
         return elman
     assert type(cell) is JordanCell
+    if p["bias_ih"] is None:  # the Jordan kernel takes bias tensors: zeros are no bias
+        p["bias_ih"] = p["weight_ih"].new_zeros(cell.hidden_size)
+        p["bias_hy"] = p["weight_hy"].new_zeros(cell.output_size)
     args = (p["weight_ih"], p["bias_ih"], p["weight_yh"], p["weight_hy"], p["bias_hy"], None,
             ACTIVATION_CODES[cell.activation], ACTIVATION_CODES[cell.output_activation],
             _t(p["weight_yh"]), _t(p["weight_hy"]), _t(p["weight_ih"]))  # fmt: skip

@@ -12,13 +12,15 @@ sequence back to the first step. Padding past a sequence's length never reaches 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks
 from .._config import JSONConfig
-from ..layers import RNN, Readout
+from ..layers import RNN, Bidirectional, Readout
+from ..recurrent import Recurrent
 
 
 def last_step(ys: Tensor, lengths: Tensor | None) -> Tensor:
@@ -43,7 +45,7 @@ class ClassifierConfig(JSONConfig):
         input_size: features of each step.
         num_classes: classes of the logits.
         hidden_size: units of every recurrent layer.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` or ``"jordan"``.
+        cell: a kind of :data:`rnnkit.cells.CELLS` (``"lstm"``, ``"gru"``, ``"elman"``, ...).
         num_layers: recurrent layers in the stack.
         bidirectional: read each sequence in both directions.
         dropout: between recurrent layers (training only).
@@ -113,8 +115,8 @@ class SequenceClassifier(nn.Module):
         ys, _ = self.rnn(x, lengths=lengths)  # (B, T, D*H), zero past each length
         if not self.config.bidirectional:
             return self.readout(last_step(ys, lengths))
-        top = self.rnn.stack.layers[-1]
-        split = top.forward_layer.output_size
+        top = cast(Bidirectional, self.rnn.stack.layers[-1])
+        split = cast(Recurrent, top.forward_layer).output_size
         forward_summary = last_step(ys[..., :split], lengths)  # (B, H)
         backward_summary = ys[:, 0, split:]  # (B, H): the backward pass ends at step 0
         return self.readout(torch.cat([forward_summary, backward_summary], dim=1))

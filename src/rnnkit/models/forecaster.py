@@ -41,7 +41,7 @@ class ForecasterConfig(JSONConfig):
     Attributes:
         input_size: features of the series (F).
         hidden_size: units of every recurrent layer.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` or ``"jordan"``.
+        cell: a kind of :data:`rnnkit.cells.CELLS` (``"lstm"``, ``"gru"``, ``"elman"``, ...).
         num_layers: recurrent layers in the stack.
         horizon: steps predicted after each window (h).
         dropout: between recurrent layers (training only).

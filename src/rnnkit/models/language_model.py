@@ -3,6 +3,7 @@ r"""A character-level language model: embedding, a stack of any rnnkit cells, a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,9 @@ from torch import Tensor, nn
 from .. import _checks
 from .._config import JSONConfig
 from .._state import State
-from ..layers import _CELLS, RNN, Readout
+from ..cells import get_spec
+from ..layers import RNN, Readout
+from ..recurrent import Recurrent
 
 
 @dataclass
@@ -20,7 +23,7 @@ class ModelConfig(JSONConfig):
 
     Attributes:
         vocab_size: V, characters known.
-        cell: ``"lstm"``, ``"gru"``, ``"elman"`` or ``"jordan"``.
+        cell: a kind of :data:`rnnkit.cells.CELLS` (``"lstm"``, ``"gru"``, ``"elman"``, ...).
         hidden_size: H of every recurrent layer.
         num_layers: recurrent layers in the stack.
         embed_size: E, size of a character's embedding.
@@ -41,7 +44,7 @@ class ModelConfig(JSONConfig):
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "embed_size"):
             _checks.positive_int(name, getattr(self, name))
-        _checks.choice("cell", self.cell, tuple(_CELLS))
+        get_spec(self.cell)  # a kind of the cell registry
         _checks.non_negative_float("dropout", self.dropout, upper=1.0)
         if not isinstance(self.tie_weights, bool):
             raise TypeError(f"tie_weights must be a bool, got {type(self.tie_weights).__name__}")
@@ -103,20 +106,17 @@ class CharLanguageModel(nn.Module):
         """The zero state of the stack for ``batch_size`` streams."""
         ref = self.embedding.weight
         return tuple(
-            layer.init_state(batch_size, device=ref.device, dtype=ref.dtype)
-            for layer in self.rnn.stack.layers
+            cast(Recurrent, layer).init_state(batch_size, device=ref.device, dtype=ref.dtype)
+            for layer in self.rnn.stack.layers  # forward-only: built so in __init__
         )
 
     def forward(
         self, ids: Tensor, state: tuple[State, ...] | None = None
     ) -> tuple[Tensor, tuple[State, ...]]:
-        if not isinstance(ids, Tensor) or ids.dtype != torch.long or ids.dim() != 2:
-            got = (
-                f"{ids.dtype} {_checks.shape_text(tuple(ids.shape))}"
-                if isinstance(ids, Tensor)
-                else type(ids).__name__
-            )
+        if not isinstance(ids, Tensor) or ids.dtype != torch.long:
+            got = f"dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
             raise TypeError(f"ids must be an int64 tensor (batch, time), got {got}")
+        _checks.shape("ids", ids, ("batch", "time"))
         V = self.config.vocab_size
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
             raise ValueError(

@@ -186,6 +186,7 @@ class Trainer:
         c = self.config
         if c.steps is not None:
             return self.step / c.steps
+        assert c.minutes is not None  # TrainConfig holds steps or minutes
         return self.elapsed / (60.0 * c.minutes)
 
     def done(self) -> bool:

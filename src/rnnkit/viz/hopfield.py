@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .._io import save_figure
-from ..classic.hopfield import CapacityResult
+from ..classic.capacity import CapacityResult
 
 HEBBIAN_CAPACITY = 0.138  # Amit, Gutfreund & Sompolinsky 1985, N -> infinity
 

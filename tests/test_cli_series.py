@@ -161,6 +161,7 @@ def test_console_script_prints_one_line_and_exits_2(tmp_path):
     assert proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rnnkit.cli", "task", "adding", "--length", "6", *TINY],

@@ -245,6 +245,7 @@ def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> re.Ma
             return match
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     common = ["--text", str(corpus), "--hidden", "8", "--embed", "4", "--batch-size", "2"]
@@ -322,6 +323,7 @@ def test_every_help_line_shows_the_dataclass_default(capsys):
     assert "--out DIR new or empty directory" in text and "--threads N" in text
 
 
+@pytest.mark.slow
 def test_train_progress_is_plain_lines_in_a_log(tmp_path, corpus):
     argv = ["--text", str(corpus), *TINY, "--steps", "4", "--out", str(tmp_path / "r")]
     proc = subprocess.run(rnnkit_train(*argv), capture_output=True, text=True, timeout=600)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..train.supervised import FitConfig
 from ._common import (
@@ -139,7 +140,7 @@ def _plot(path, series, n_train: int, one_step, closed, title: str) -> None:
 
     context_len = min(n_train, len(series) - n_train)
     pad = np.full(context_len, np.nan)
-    predictions = {
+    predictions: dict[str, Any] = {
         "one step ahead": np.concatenate([pad, one_step]),
         "closed loop": np.concatenate([pad, closed]),
     }

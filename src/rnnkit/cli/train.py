@@ -28,8 +28,10 @@ from ._common import (
 from ._text import corpus_of_run, load_corpus
 
 MODEL_FIELDS = ("cell", "hidden_size", "num_layers", "embed_size", "dropout", "tie_weights")
-TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "seed", "checkpoint_every", "eval_every")
-TRAIN_FIELDS += ("log_every", "steps", "minutes")
+TRAIN_FIELDS = (
+    *("batch_size", "seq_len", "lr", "seed", "checkpoint_every", "eval_every"),
+    *("log_every", "steps", "minutes"),
+)
 # What a resumed run may change; the rest defines the run (corpus, model, data order, seed).
 CHANGE_ON_RESUME = ("steps", "minutes", "checkpoint_every", "eval_every", "log_every")
 FLAGS: dict[str, str] = {}  # dest -> --flag, for messages

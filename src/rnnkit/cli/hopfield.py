@@ -134,6 +134,7 @@ def _single_thread() -> None:
 
 
 def run_capacity(args: argparse.Namespace) -> int:
+    from .._progress import Progress
     from ..classic import CapacityConfig, capacity_curve
     from ..viz.hopfield import plot_capacity
 
@@ -153,7 +154,9 @@ def run_capacity(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     _single_thread()
-    result = capacity_curve(config, progress=True)
+    # A bar on a terminal, a plain line every few seconds in a log: never a flood of bar redraws.
+    with Progress(len(config.loads) * config.trials, desc="capacity", unit="load") as bar:
+        result = capacity_curve(config, progress=lambda done, total: bar.goto(done))
     print(result.table())
     run_dir.mkdir(parents=True, exist_ok=True)
     plot_capacity(out, result)

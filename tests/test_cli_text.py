@@ -220,29 +220,34 @@ def rnnkit_train(*argv: str) -> list[str]:
     return [sys.executable, "-m", "rnnkit.cli", "train", *argv]
 
 
-def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> re.Match:
-    """The first line of ``proc``'s stderr that matches ``pattern``; fails if the child exits
-    first or ``timeout`` seconds pass (a generous bound, not a timing assumption)."""
-    lines: queue.Queue = queue.Queue()
+class LineReader:
+    """The lines of a child's stream, read by a thread so that waiting for one can time out."""
 
-    def read() -> None:
-        for line in proc.stderr:
-            lines.put(line)
-        lines.put(None)
+    def __init__(self, stream) -> None:
+        self.lines: queue.Queue = queue.Queue()
+        self.seen: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
 
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail(f"no line matching {pattern!r} within {timeout} s: {seen}")
-        if line is None:
-            pytest.fail(f"the child exited before printing {pattern!r}: {seen}")
-        seen.append(line)
-        if match := re.search(pattern, line):
-            return match
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        """The first line matching ``pattern``; fails if the stream ends first or ``timeout``
+        seconds pass (a generous bound, not a timing assumption)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"no line matching {pattern!r} within {timeout} s: {self.seen}")
+            if line is None:
+                pytest.fail(f"the child exited before printing {pattern!r}: {self.seen}")
+            self.seen.append(line)
+            if match := re.search(pattern, line):
+                return match
 
 
 @pytest.mark.slow
@@ -256,19 +261,21 @@ def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
     subprocess.run(rnnkit_train(*common, "--out", str(straight)), env=env, check=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         rnnkit_train(*common, "--out", str(killed)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    # The child prints this line after checkpoint.json points at the new checkpoint.
-    try:
-        wait_for_line(proc, r"checkpoint at step (2\d|[3-9]\d|1\d\d) saved", timeout=600)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "training finished before it could be killed"
+    ) as proc:
+        reader = LineReader(proc.stderr)
+        # The child prints this line after checkpoint.json points at the new checkpoint.
+        try:
+            reader.wait_for(r"checkpoint at step (2\d|[3-9]\d|1\d\d) saved", timeout=600)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL, "training finished before it could be killed"
+        reader.thread.join(timeout=60)  # the pipe is at its end once the child is gone
     stopped_at = json.loads((killed / "checkpoint.json").read_text())["step"]
     assert 20 <= stopped_at < 200
 

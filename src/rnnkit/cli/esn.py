@@ -69,30 +69,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     net = parser.add_argument_group(
         "network (defaults: the Mackey-Glass settings of BENCHMARKS.md)"
     )
-    net.add_argument("--units", type=positive_int, default=400, metavar="N", help="(default: 400)")
     net.add_argument(
-        "--spectral-radius", type=positive_float, default=0.9, metavar="R", help="(default: 0.9)"
+        "--units",
+        type=positive_int,
+        default=400,
+        metavar="N",
+        help="reservoir units (default: 400)",
+    )
+    net.add_argument(
+        "--spectral-radius",
+        type=positive_float,
+        default=0.9,
+        metavar="R",
+        help="largest |eigenvalue| of the reservoir weights (default: 0.9)",
     )
     net.add_argument(
         "--leak-rate",
         type=float_in(0.0, 1.0, include_low=False),
         default=0.65,
         metavar="A",
-        help="(default: 0.65)",
+        help="leak rate a of the state update (default: 0.65)",
     )
     net.add_argument(
         "--input-scaling",
         type=float_in(0.0, math.inf),
         default=0.7,
         metavar="S",
-        help="(default: 0.7)",
+        help="scale of the input weights (default: 0.7)",
     )
     net.add_argument(
         "--bias-scaling",
         type=float_in(0.0, math.inf),
         default=0.02,
         metavar="S",
-        help="(default: 0.02)",
+        help="scale of the reservoir bias (default: 0.02)",
     )
     net.add_argument(
         "--density",
@@ -105,8 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ridge",
         type=float_in(0.0, math.inf),
         metavar="B",
-        help="(default: 1e-14 for the noise-free Mackey-Glass, 1e-8 for a CSV column; raise it "
-        "if the free run blows up)",
+        help="ridge penalty of the readout fit (default: 1e-14 for the noise-free Mackey-Glass, "
+        "1e-8 for a CSV column; raise it if the free run blows up)",
     )
     net.add_argument(
         "--seed",

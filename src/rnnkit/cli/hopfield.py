@@ -75,7 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="loads P/N (default: 0.025 to 0.6 in steps of 0.025)",
     )
     capacity.add_argument(
-        "--rules", type=_rules, default=RULES, metavar="R,...", help="rules (default: all three)"
+        "--rules",
+        type=_rules,
+        default=RULES,
+        metavar="R,...",
+        help="storage rules to compare (default: all three)",
     )
     capacity.add_argument(
         "--flip",
@@ -85,12 +89,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bits flipped (default: 0.1)",
     )
     capacity.add_argument(
-        "--trials", type=positive_int, default=5, metavar="T", help="trials (default: 5)"
+        "--trials",
+        type=positive_int,
+        default=5,
+        metavar="T",
+        help="random pattern sets per load (default: 5)",
     )
     capacity.add_argument(
-        "--mode", choices=MODES, default="async", help="dynamics (default: async)"
+        "--mode",
+        choices=MODES,
+        default="async",
+        help="recall dynamics, one unit or all units at a time (default: async)",
     )
-    capacity.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    capacity.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed of patterns and probes (default: 0)",
+    )
     add_out_option(capacity, "hopfield-capacity", "capacity.png and capacity.json")
     capacity.set_defaults(run=run_capacity)
 
@@ -111,7 +128,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="storage rule (default: pseudoinverse; digits are too correlated for Hebb)",
     )
     demo.add_argument(
-        "--digits", type=_digits, default=tuple(range(10)), metavar="0123...", help="(default: all)"
+        "--digits",
+        type=_digits,
+        default=tuple(range(10)),
+        metavar="0123...",
+        help="digit classes to store (default: all)",
     )
     demo.add_argument(
         "--noise",
@@ -120,8 +141,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="bits flipped (default: 0.1)",
     )
-    demo.add_argument("--mode", choices=MODES, default="async", help="dynamics (default: async)")
-    demo.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    demo.add_argument(
+        "--mode",
+        choices=MODES,
+        default="async",
+        help="recall dynamics, one unit or all units at a time (default: async)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed of patterns and probes (default: 0)",
+    )
     add_out_option(demo, "hopfield-demo", "digits.png")
     demo.set_defaults(run=run_demo)
 

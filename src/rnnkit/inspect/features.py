@@ -35,7 +35,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
     Example:
         >>> f = text_features('a "b" (c)\\n  d')
         >>> f["double_quotes"].tolist()
-        [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
         >>> f["brackets"].tolist()[5:9], f["column"].tolist()[-3:], f["indent"].tolist()[-3:]
         ([0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0])
     """

@@ -37,7 +37,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
         >>> f["double_quotes"].tolist()
         [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
         >>> f["brackets"].tolist()[5:9], f["column"].tolist()[-3:], f["indent"].tolist()[-3:]
-        ([0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0])
+        ([0.0, 1.0, 1.0, 0.0], [1.0, 2.0, 3.0], [1.0, 2.0, 2.0])
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")

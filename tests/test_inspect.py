@@ -266,28 +266,35 @@ def test_gradient_flow_bad_layer():
 TEXT = (
     'print("hello, world") and x = "abc" + "de"\n'
     '    if y: z = ("q" if w else "long string here")\n'
-    "no quotes on this line at all, just words\n"
+    "no double quotes on this line, 'just' words\n"
     '  say "a b c d e f g" then stop\n'
 ) * 4
 
 
-def quote_tracking_lm(text: str, K: float = 20.0):
-    """A GRU language model with unit 0 wired to flip at every double quote."""
-    chars = sorted(set(text))
-    V, H = len(chars), 6
-    torch.manual_seed(0)
-    lm = CharLanguageModel(ModelConfig(vocab_size=V, cell="gru", hidden_size=H, embed_size=V))
+def wire_quote_unit(lm: CharLanguageModel, index: dict[str, int], K: float = 20.0) -> None:
+    """Make unit 0 of a one-layer GRU language model with one-hot embeddings (embed_size = V)
+    flip the sign of its state at every double quote and hold it otherwise."""
     cell = lm.rnn.stack.layers[0].cell
+    H, V = cell.hidden_size, lm.config.vocab_size
     with torch.no_grad():
         lm.embedding.weight.copy_(torch.eye(V))  # one-hot characters
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(cell, name)[[0, H, 2 * H]] = 0.0  # unit 0's rows of r, z, n
         cell.bias_ih[0] = K  # r = 1
         cell.weight_ih[H] = K  # z = 1 (keep h) on every character ...
-        cell.weight_ih[H, chars.index('"')] = -K  # ... but a quote: z = 0, h = n
+        cell.weight_ih[H, index['"']] = -K  # ... but a quote: z = 0, h = n
         cell.weight_hh[2 * H, 0] = -2 * K  # n = tanh(K/2 - 2K h): flips the sign of h
         cell.bias_hh[2 * H] = K / 2
-    return lm.eval(), {c: k for k, c in enumerate(chars)}
+
+
+def quote_tracking_lm(text: str):
+    chars = sorted(set(text))
+    V = len(chars)
+    torch.manual_seed(0)
+    lm = CharLanguageModel(ModelConfig(vocab_size=V, cell="gru", hidden_size=6, embed_size=V))
+    index = {c: k for k, c in enumerate(chars)}
+    wire_quote_unit(lm, index)
+    return lm.eval(), index
 
 
 def test_finder_names_the_hand_wired_quote_unit():

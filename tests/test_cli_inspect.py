@@ -98,3 +98,32 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, capsys, argv, message):
     assert code == 2
     assert stderr.startswith("rnnkit inspect: error: ") and message in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_inspect_classic_networks(tmp_path, capsys):
+    out = tmp_path / "classic"
+    code, stdout, _ = run_cli(
+        capsys, "inspect", "--hopfield", "40", "--esn", "15", "--out", str(out)
+    )
+    assert code == 0
+    assert re.search(r"energy (-?\d+\.\d\d) -> (-?\d+\.\d\d) in 120 updates", stdout)
+    before, after = map(float, re.search(r"energy (\S+) -> (\S+) in", stdout).groups())
+    assert after < before
+    mc = float(re.search(r"memory capacity MC = (\d+\.\d\d) \(at most 15\)", stdout).group(1))
+    assert 1.0 < mc <= 15.5
+    names = {"hopfield-energy.png", "esn-states.png", "esn-memory-capacity.png"}
+    assert {p.name for p in out.iterdir()} == names
+    assert all(_valid_png(out / name) for name in names)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["inspect"], "RUN is required"),
+        (["inspect", "somewhere", "--esn", "10"], "not both"),
+        (["inspect", "--hopfield", "2"], "at least 4 units"),
+    ],
+)
+def test_classic_bad_input(capsys, argv, message):
+    code, _, stderr = run_cli(capsys, *argv)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1

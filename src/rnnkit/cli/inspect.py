@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import UsageError, non_negative_int, positive_int
+from ._common import UsageError, non_negative_int, positive_float, positive_int
 
 #: |r| from which a unit counts as tracking a feature.
 INTERPRETABLE = 0.5
@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "coloured by each unit, gate heatmaps over time and the gradient flow through time."
         ),
     )
-    parser.add_argument("run_dir", metavar="RUN", help="a directory made by rnnkit train")
+    parser.add_argument(
+        "run_dir", metavar="RUN", nargs="?", help="a directory made by rnnkit train"
+    )
     parser.add_argument(
         "--text", help="the text to look at (default: the start of the run's held-out text)"
     )
@@ -51,6 +53,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--layer", type=non_negative_int, default=0, metavar="K", help="layer of --units"
     )
     parser.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: RUN/inspect)")
+    classic = parser.add_argument_group("classic networks (instead of RUN)")
+    classic.add_argument(
+        "--hopfield",
+        type=positive_int,
+        metavar="N",
+        help="a Hopfield net of N units: energy during the recall of a corrupted pattern",
+    )
+    classic.add_argument(
+        "--esn",
+        type=positive_int,
+        metavar="N",
+        help="an echo state network of N units: reservoir states and memory capacity curve",
+    )
+    classic.add_argument(
+        "--spectral-radius",
+        type=positive_float,
+        default=0.9,
+        metavar="R",
+        help="of the --esn reservoir (default: 0.9)",
+    )
+    classic.add_argument("--seed", type=int, default=0, metavar="S", help="(default: 0)")
     parser.set_defaults(run=run_inspect)
 
 
@@ -88,6 +111,13 @@ def run_inspect(args: argparse.Namespace) -> int:
     from ..inspect.features import activations_of
     from ..viz.inspect import plot_gradient_flow, plot_heatmaps, plot_text_activation
 
+    classic = args.hopfield is not None or args.esn is not None
+    if classic:
+        if args.run_dir is not None:
+            raise UsageError("give RUN or --hopfield/--esn, not both")
+        return _inspect_classic(args)
+    if args.run_dir is None:
+        raise UsageError("RUN is required (a directory made by rnnkit train), or --hopfield/--esn")
     model, run = _load(args.run_dir)
     text = args.text if args.text is not None else _held_out_text(run, args.chars)
     if len(text) < 2:
@@ -170,5 +200,54 @@ def run_inspect(args: argparse.Namespace) -> int:
         f"gradient flow: ‖∂L/∂h_t‖ at t=0 is {ratio:.2e} of its value at t={window - 1} "
         f"for the loss at the last step"
     )
+    print(f"wrote {len(written)} pictures to {out}")
+    return 0
+
+
+def _inspect_classic(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..classic import EchoStateNetwork, HopfieldNetwork
+    from ..inspect import energy_during_recall, memory_capacity, reservoir_trajectories
+    from ..viz.inspect import plot_energy, plot_memory_capacity, plot_reservoir
+
+    out = Path(args.out) if args.out else Path("inspect")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out: cannot create {out} ({err.strerror})") from None
+    generator = torch.Generator().manual_seed(args.seed)
+    written = []
+    if args.hopfield is not None:
+        n = args.hopfield
+        if n < 4:
+            raise UsageError(f"--hopfield needs at least 4 units, got {n}")
+        count = max(1, round(0.05 * n))  # well under Hebb's capacity of 0.138 N
+        patterns = torch.where(torch.rand(count, n, generator=generator) < 0.5, -1.0, 1.0)
+        net = HopfieldNetwork(n).store(patterns)
+        probe = patterns[0].clone()
+        flips = torch.randperm(n, generator=generator)[: n // 5]
+        probe[flips] *= -1
+        energy, states = energy_during_recall(net, probe, sweeps=3, generator=generator)
+        overlap = float((states[-1] * patterns[0]).mean())
+        written.append(plot_energy(out / "hopfield-energy.png", energy, n_units=n))
+        print(
+            f"Hopfield net of {n} units, {count} patterns, probe with {n // 5} bits flipped: "
+            f"energy {float(energy[0]):.2f} -> {float(energy[-1]):.2f} in {len(energy) - 1} "
+            f"updates, overlap with the pattern {overlap:.2f}"
+        )
+    if args.esn is not None:
+        n = args.esn
+        esn = EchoStateNetwork(
+            1, n, 1, spectral_radius=args.spectral_radius, input_scaling=0.1, seed=args.seed
+        )
+        mc = memory_capacity(esn, max_delay=2 * n, steps=max(3000, 6 * n), seed=args.seed)
+        u = torch.rand(300, 1, generator=generator, dtype=torch.float64) * 1.6 - 0.8
+        written.append(plot_reservoir(out / "esn-states.png", reservoir_trajectories(esn, u), u))
+        written.append(plot_memory_capacity(out / "esn-memory-capacity.png", mc))
+        print(
+            f"echo state network of {n} units (spectral radius {args.spectral_radius}): "
+            f"memory capacity MC = {float(mc.sum()):.2f} (at most {n})"
+        )
     print(f"wrote {len(written)} pictures to {out}")
     return 0

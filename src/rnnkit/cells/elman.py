@@ -77,5 +77,10 @@ class ElmanCell(RecurrentCell[Tensor]):
         )
         return h, h
 
+    def step_with_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """:meth:`step` and its gates: none (an empty dict), for the same call as gated cells."""
+        y, new_state = self.step(x, state)
+        return y, new_state, {}
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}"

@@ -76,7 +76,9 @@ class GRUCell(RecurrentCell[Tensor]):
         self._candidate = _candidate_after if reset == "after" else _candidate_before
         self.reset_parameters()
 
-    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+    def step(
+        self, x: Tensor, state: Tensor, *, record: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         H = self.hidden_size
         gi = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 3H)
         b_hh = self.bias_hh
@@ -86,7 +88,15 @@ class GRUCell(RecurrentCell[Tensor]):
         b_hn = None if b_hh is None else b_hh[2 * H :]
         n = torch.tanh(gi[:, 2 * H :] + self._candidate(state, r, w_hn, b_hn))
         h = n + z * (state - n)  # = (1 - z) * n + z * h
+        if record is not None:
+            record.update(r=r, z=z, n=n)
         return h, h
+
+    def step_with_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """:meth:`step` and its gates after activation: ``r, z, n``, each (B, H)."""
+        gates: dict[str, Tensor] = {}
+        y, new_state = self.step(x, state, record=gates)
+        return y, new_state, gates
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}"

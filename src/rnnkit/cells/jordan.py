@@ -91,10 +91,20 @@ class JordanCell(RecurrentCell[Tensor]):
     def state_shapes(self, batch_size: int) -> tuple[int, int]:
         return (batch_size, self._output_size)
 
-    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+    def step(
+        self, x: Tensor, state: Tensor, *, record: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         h = self._f(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(state, self.weight_yh))
         y = self._g(F.linear(h, self.weight_hy, self.bias_hy))
+        if record is not None:
+            record["h"] = h
         return y, y
+
+    def step_with_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """:meth:`step` and its inner values: no gates, the hidden layer ``h`` (B, H)."""
+        values: dict[str, Tensor] = {}
+        y, new_state = self.step(x, state, record=values)
+        return y, new_state, values
 
     def extra_repr(self) -> str:
         return (

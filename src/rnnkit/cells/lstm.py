@@ -109,7 +109,9 @@ class LSTMCell(RecurrentCell[LSTMState]):
             with torch.no_grad():
                 self.bias_ih[H : 2 * H] += self.forget_bias
 
-    def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+    def step(
+        self, x: Tensor, state: LSTMState, *, record: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, LSTMState]:
         h, c = state
         gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
             h, self.weight_hh, self.bias_hh
@@ -119,11 +121,23 @@ class LSTMCell(RecurrentCell[LSTMState]):
             p_i, p_f, p_o = self.weight_ch.chunk(3)
             i = i + p_i * c
             f = f + p_f * c
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        c_new = f * c + i * g
         if self.weight_ch is not None:
             o = o + p_o * c_new
-        h_new = torch.sigmoid(o) * self._phi(c_new)
+        o = torch.sigmoid(o)
+        h_new = o * self._phi(c_new)
+        if record is not None:
+            record.update(i=i, f=f, g=g, o=o)
         return h_new, LSTMState(h_new, c_new)
+
+    def step_with_gates(
+        self, x: Tensor, state: LSTMState
+    ) -> tuple[Tensor, LSTMState, dict[str, Tensor]]:
+        """:meth:`step` and its gates after activation: ``i, f, g, o``, each (B, H)."""
+        gates: dict[str, Tensor] = {}
+        y, new_state = self.step(x, state, record=gates)
+        return y, new_state, gates
 
     def extra_repr(self) -> str:
         return (

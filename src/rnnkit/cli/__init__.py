@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rnnkit.cli.hopfield",
     "rnnkit.cli.esn",
     "rnnkit.cli.bench",
+    "rnnkit.cli.inspect",
 )
 
 

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rnnkit.cli.hopfield",
     "rnnkit.cli.esn",
     "rnnkit.cli.bench",
+    "rnnkit.cli.playground",
 )
 
 

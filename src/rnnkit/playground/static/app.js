@@ -1,5 +1,6 @@
 // rnnkit playground front end: plain JavaScript, charts drawn on canvas and SVG, no libraries.
 // Every number shown comes from the server's JSON API; nothing is computed here but pixels.
+// One file past 400 lines on purpose: the page loads a single script, with no bundler.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -211,7 +212,10 @@ function drawLoss() {
 async function poll() {
   const since = losses.length ? losses[losses.length - 1][0] : 0;
   const st = await api("/api/status?since=" + since);
-  losses = losses.concat(st.losses);
+  // polls may overlap (the timer and a button): keep only points after the last one we have
+  const last = losses.length ? losses[losses.length - 1][0] : 0;
+  losses = losses.concat(st.losses.filter((p) => p[0] > last));
+  if (losses.length > 5000) losses = losses.filter((_, k) => k % 2 === 0);  // as the server does
   $("step-count").textContent = st.step;
   if (st.error) showError(st.error);
   drawLoss();
@@ -235,7 +239,7 @@ async function loadTrace() {
   const [tr, gf] = await Promise.all([api("/api/trace"), api("/api/gradflow")]);
   trace = tr; trace.grad = gf.norms;
   $("t-slider").max = trace.T - 1;
-  $("t-max").textContent = trace.T - 1;
+  $("t-max").textContent = trace.T;
   if (currentT() > trace.T - 1) $("t-slider").value = 0;
   $("trace-info").textContent = `model at step ${trace.step}, loss on this sample ${fmt(trace.loss)}`;
   buildHeatmaps();
@@ -269,7 +273,7 @@ function buildHeatmaps() {
 function showStep() {
   if (!trace) return;
   const t = currentT();
-  $("t-label").textContent = t;
+  $("t-label").textContent = t + 1;  // time steps are numbered 1..T, as in the diagram
   for (const c of document.querySelectorAll("canvas.heatmap")) {
     const rows = c.dataset.kind === "input" ? trace.input :
       (c.dataset.kind === "gate" ? trace.gates : trace.states)[c.dataset.name];

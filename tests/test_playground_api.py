@@ -74,7 +74,7 @@ def test_config_lists_every_registry_cell_and_its_options(server):
     for entry in config["cells"]:
         spec = CELLS[entry["name"]]
         shown = {o["name"]: o for o in entry["options"]}
-        assert set(shown) == set(spec.option_names) - {"recurrent_init"}
+        assert list(shown) == list(spec.option_names)
         for name, option in shown.items():
             assert option["default"] == spec.option(name).default
     assert [t["name"] for t in config["tasks"]] == [
@@ -305,6 +305,19 @@ def test_cli_serves_on_a_free_port_and_stops_on_ctrl_c():
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=TIMEOUT)
+
+
+def test_every_registry_option_reaches_the_cell(server):
+    body = {"cell": "elman", "options": {"activation": "relu", "recurrent_init": "identity"}}
+    assert ok(server, "/api/model", body)["options"] == body["options"]
+    cell = server.app.session.layer.cell
+    assert cell.activation == "relu"
+    torch.testing.assert_close(cell.weight_hh, torch.eye(cell.hidden_size))
+    body = {"cell": "lstm", "options": {"peephole": True, "cell_activation": "identity"}}
+    summary = ok(server, "/api/model", body)
+    assert server.app.session.layer.cell.weight_ch is not None
+    assert "h_t = o ⊙ c_t" in summary["equations"]
+    assert any("p_f ⊙ c_{t-1}" in line for line in summary["equations"])
 
 
 def test_trace_of_a_jordan_cell_has_h_and_y(server):

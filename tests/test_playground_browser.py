@@ -142,7 +142,8 @@ def test_build_a_gru_on_the_adding_problem_and_train_it(browser, server):
     by_id(browser, "build").click()
     wait(browser, lambda d: "gru" in by_id(d, "model-summary").text, "the new model's summary")
     model = api(server, "/api/model")
-    assert model["cell"] == "gru" and model["options"] == {"reset": "before", "bias": True}
+    assert model["cell"] == "gru"
+    assert model["options"] == {"reset": "before", "bias": True, "recurrent_init": "uniform"}
     assert model["task"] == "adding" and model["hidden_size"] == 6
     assert "U_hn (r ⊙ h_{t-1})" in by_id(browser, "equations").text  # Cho's reset-before
 

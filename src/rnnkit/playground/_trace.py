@@ -1,14 +1,17 @@
-"""The playground's own look inside one recurrent layer: gates and states per time step.
+"""The playground's own look inside one recurrent layer: gates, states and gradient flow.
 
 This is the one place where the playground reads gates. It runs the cell's reference step once
 per time step (so the states are exactly those the layer computes) and evaluates the gate
-formulas of DESIGN.md on the same inputs. ``layer_trace`` has the shape of
-``rnnkit.inspect.trace(module, x).layers[0]`` (``.gates`` and ``.states``: dicts of (B, T, H)
-tensors), so that it can be replaced by that function once it exists.
+formulas of DESIGN.md on the same inputs. The two functions have the interface of
+``rnnkit.inspect`` (issue 12), so that the session can switch to it in two lines:
+``layer_trace(layer, x)`` returns what ``rnnkit.inspect.trace(layer, x).layers[0]`` holds
+(``.gates`` and ``.states``: dicts of (B, T, H) tensors), and ``gradient_norms(layer, x,
+loss_fn)`` what ``rnnkit.inspect.gradient_flow(layer, x, loss_fn)`` returns (a (T,) tensor).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +29,6 @@ class LayerTrace:
 
     gates: dict[str, Tensor]
     states: dict[str, Tensor]
-    outputs: Tensor
 
 
 def _lstm_gates(cell: LSTMCell, x: Tensor, state) -> dict[str, Tensor]:
@@ -72,7 +74,6 @@ def layer_trace(layer: Recurrent, x: Tensor) -> LayerTrace:
     state = cell.init_state(x.shape[0], device=x.device, dtype=x.dtype)
     gates: dict[str, list[Tensor]] = {}
     states: dict[str, list[Tensor]] = {}
-    ys = []
     for t in range(x.shape[1]):
         xt = x[:, t]
         if isinstance(cell, LSTMCell):
@@ -82,7 +83,7 @@ def layer_trace(layer: Recurrent, x: Tensor) -> LayerTrace:
         else:
             step_gates = {}
         hidden = _jordan_hidden(cell, xt, state) if isinstance(cell, JordanCell) else None
-        y, state = cell.step(xt, state)
+        _, state = cell.step(xt, state)
         if isinstance(cell, LSTMCell):
             step_states = {"h": state.h, "c": state.c}
         elif isinstance(cell, JordanCell):
@@ -95,15 +96,14 @@ def layer_trace(layer: Recurrent, x: Tensor) -> LayerTrace:
             gates.setdefault(name, []).append(value)
         for name, value in step_states.items():
             states.setdefault(name, []).append(value)
-        ys.append(y)
     stack = lambda d: {k: torch.stack(v, dim=1) for k, v in d.items()}  # noqa: E731
-    return LayerTrace(stack(gates), stack(states), torch.stack(ys, dim=1))
+    return LayerTrace(stack(gates), stack(states))
 
 
-def gradient_norms(layer: Recurrent, head, x: Tensor, loss_fn) -> Tensor:
+def gradient_norms(layer: Recurrent, x: Tensor, loss_fn: Callable[[Tensor], Tensor]) -> Tensor:
     """‖∂L/∂s_t‖ for every step t: (T,), over the batch and the units of the fed-back state.
 
-    ``loss_fn(outputs)`` maps the head's outputs (B, T, O) to a scalar. The state fed back is
+    ``loss_fn(ys)`` maps the layer's outputs (B, T, O) to the scalar L. The state fed back is
     h (Elman, GRU, LSTM's h) or y (Jordan), the step's output in every built-in cell.
     """
     cell = layer.cell
@@ -113,9 +113,6 @@ def gradient_norms(layer: Recurrent, head, x: Tensor, loss_fn) -> Tensor:
         y, state = cell.step(x[:, t], state)
         y.retain_grad()
         ys.append(y)
-    loss = loss_fn(head(torch.stack(ys, dim=1)))
-    loss.backward()
-    norms = torch.stack([y.grad.norm() if y.grad is not None else y.new_zeros(()) for y in ys])
-    cell.zero_grad(set_to_none=True)
-    head.zero_grad(set_to_none=True)
-    return norms.detach()
+    loss_fn(torch.stack(ys, dim=1)).backward()
+    norms = [y.grad.norm() if y.grad is not None else y.new_zeros(()) for y in ys]
+    return torch.stack(norms).detach()

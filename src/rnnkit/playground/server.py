@@ -63,7 +63,6 @@ def _config() -> dict:
                 "doc": o.doc,
             }
             for o in spec.options
-            if o.name != "recurrent_init"
         ]
         cells.append({"name": spec.name, "doc": spec.doc, "options": options})
     return {

@@ -171,11 +171,10 @@ class Session:
     def trace(self) -> dict:
         """Gates and states of the task's fixed sample, each (H, T) as nested lists."""
         batch = self.task.view
-        with self.lock:
+        with self.lock, torch.no_grad():
             tr = layer_trace(self.layer, batch.x)
-            with torch.no_grad():
-                outputs = self.head(tr.outputs)
-                loss = float(self.task.loss(outputs, batch))
+            outputs = self.forward(batch.x)
+            loss = float(self.task.loss(outputs, batch))
         rows = lambda d: {k: v[0].T.tolist() for k, v in d.items()}  # noqa: E731
         return {
             "step": self.step,
@@ -193,8 +192,9 @@ class Session:
         batch = self.task.view
         with self.lock:
             norms = gradient_norms(
-                self.layer, self.head, batch.x, lambda y: self.task.loss(y, batch)
+                self.layer, batch.x, lambda ys: self.task.loss(self.head(ys), batch)
             )
+            self.model.zero_grad(set_to_none=True)  # these gradients are for looking, not for Adam
         return {"step": self.step, "norms": norms.tolist()}
 
 

@@ -190,7 +190,7 @@ async function buildModel() {
 }
 
 function showModel() {
-  $("equations").textContent = model.equations.join("\n");
+  $("equations").textContent = $("equations-inside").textContent = model.equations.join("\n");
   $("model-summary").textContent =
     `${model.cell} ${JSON.stringify(model.options)}, ${model.hidden_size} units, ` +
     `input ${model.input_size}, readout ${model.output_size}, ${model.parameters} parameters; task ${model.task}`;
@@ -309,8 +309,8 @@ function showStep() {
     table.append(tr);
   }
   const norms = trace.grad;
-  lineChart($("gradflow"), [{ xs: norms.map((_, k) => k), ys: norms, color: "#6a1b9a", label: "‖∂L/∂s_t‖" }],
-    { logy: true, vline: t, xlabel: "t" });
+  lineChart($("gradflow"), [{ xs: norms.map((_, k) => k + 1), ys: norms, color: "#6a1b9a", label: "‖∂L/∂s_t‖" }],
+    { logy: true, vline: t + 1, xlabel: "t" });
 }
 
 function moveT(d) {

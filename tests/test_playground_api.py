@@ -336,3 +336,10 @@ def test_trace_of_a_jordan_cell_has_h_and_y(server):
         )
     torch.testing.assert_close(torch.tensor(trace["states"]["y"]).T, ys[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.tensor(trace["states"]["h"]).T, h[0], rtol=1e-5, atol=1e-6)
+
+
+def test_cli_rejects_a_port_out_of_range(capsys):
+    from rnnkit.cli import main
+
+    assert main(["playground", "--port", "70000", "--no-browser"]) == 2
+    assert "--port must be in [0, 65535], got 70000" in capsys.readouterr().err

@@ -32,10 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..playground import PlaygroundServer  # torch is imported only when the command runs
+    import torch  # imported only when the command runs: `rnnkit --help` stays quick
+
+    from ..playground import PlaygroundServer
 
     if args.port > 65535:
         raise UsageError(f"--port must be in [0, 65535], got {args.port}")
+    # The playground's models are small (bounded sizes): one intra-op thread avoids the
+    # threads' hand-over costs and leaves the other cores to the browser and the handlers.
+    torch.set_num_threads(1)
     try:
         server = PlaygroundServer(args.port)
     except OSError as err:

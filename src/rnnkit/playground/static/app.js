@@ -228,7 +228,8 @@ async function train(action) {
   if (action === "step") body.steps = Number($("steps-n").value);
   await api("/api/train", body);
   await poll();
-  if (action === "start" && !polling) polling = setInterval(poll, 300);
+  // a failed poll has already shown its error; the next one retries
+  if (action === "start" && !polling) polling = setInterval(() => poll().catch(() => {}), 300);
 }
 
 // ---------------------------------------------------------------- Inside tab
@@ -258,7 +259,7 @@ function buildHeatmaps() {
     const row = document.createElement("div"); row.className = "heat";
     const label = document.createElement("span"); label.className = "name"; label.textContent = name;
     const c = document.createElement("canvas");
-    c.width = width; c.height = Math.max(12, rows.length * 10);
+    c.width = width; c.height = Math.min(240, Math.max(12, rows.length * 10));  // a big vocabulary stays on screen
     c.className = "heatmap"; c.dataset.name = name; c.dataset.kind = kind;
     row.append(label, c); box.append(row);
     if (kind === "input") {

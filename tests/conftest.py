@@ -102,3 +102,14 @@ def unroll_path(request):
         pytest.skip("no fused path in this build: the default path is the reference loop")
     with kernels.mode("reference"):
         yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _auto_mode_without_timing(tmp_path_factory, monkeypatch):
+    """No timing in tests: mode "auto" would measure fused against torch's op, so here it finds
+    the fused kernels faster every time, and remembers that in a temporary cache, not in the
+    home directory (tests/test_dispatch.py tests the measuring and the cache themselves)."""
+    from rnnkit.kernels import _autotune
+
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rnnkit-cache"))
+    monkeypatch.setattr(_autotune, "measure", lambda *a, **k: {"fused": 0.0, "native": 1.0})

@@ -135,6 +135,7 @@ def test_missing_compiler_warns_once(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     monkeypatch.setattr(_ext, "_module", None)
     monkeypatch.setattr(_ext, "_error", None)
+    monkeypatch.setattr(_ext, "_key", None)
 
     def no_compiler(*args, **kwargs):
         raise RuntimeError("Error building extension: c++: command not found")

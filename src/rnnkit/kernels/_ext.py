@@ -123,8 +123,13 @@ def _load_or_build(*, openmp: bool) -> ModuleType:
     flags = cflags(isa, _cpu.extra_cflags(), openmp=openmp)
     files = sources()
     key = build_key(isa, files, flags, torch.__version__)
-    directory = extensions_root() / key
+    module = _cached_or_built(key, isa, files, flags, openmp=openmp)
     _key = key
+    return module
+
+
+def _cached_or_built(key: str, isa: str, files: list[Path], flags: list[str], *, openmp: bool):
+    directory = extensions_root() / key
     library = directory / f"{key}.so"
     if library.exists():
         return _import(key, library)

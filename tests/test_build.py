@@ -163,3 +163,20 @@ def test_a_second_process_with_another_ninja_loads_without_building(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["True", _ext.loaded_key()], out.stderr
     assert "building" not in out.stderr and "fake ninja" not in out.stderr
+
+
+def test_rnnkit_bench_says_where_it_runs_and_documents_every_option(capsys):
+    from rnnkit.cli import bench as bench_cli
+    from rnnkit.cli import main
+
+    line = bench_cli.where()
+    assert line.startswith("CPU: ") and f"ISA {_cpu.machine_isa()}" in line
+    assert f"kernels built for {_cpu.build_isa()}" in line
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = ["--shapes", "--cells", "--impls", "--modes", "--repeats", "--threads", "--json"]
+    for option, following in zip(options, [*options[1:], None]):
+        start = text.index(f"{option} ", text.index("options:"))
+        part = text[start : text.index(f"{following} ", start) if following else None]
+        assert "(default: " in part, f"{option} does not say its default: {part}"

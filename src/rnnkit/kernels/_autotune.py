@@ -8,7 +8,9 @@ faster one is written to ``$RNNKIT_CACHE_DIR/dispatch.json`` (default ``~/.cache
 written atomically, merged with what other processes wrote) under a key made of the cell's
 configuration, the shape class (B, T, I, H each rounded up to a power of two, and whether
 lengths are given), dtype, threads, the build's ISA level and build key, torch's version and
-whether gradients are recorded. Later calls, in this process or the next, read it.
+whether gradients are recorded. Later calls, in this process or the next, read it. A choice
+measured while other processes kept the CPUs busy can be the wrong one and is kept all the
+same: delete the file to measure again.
 
 Example:
     >>> shape_class(32, 100, 65, 384, lengths=False)
@@ -18,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import threading
@@ -40,8 +43,12 @@ _memory: dict[str, dict[str, str]] = {}  # cache file -> its decisions, as read 
 
 def cache_path() -> Path:
     """The decisions file: ``$RNNKIT_CACHE_DIR/dispatch.json``, default ``~/.cache/rnnkit``."""
-    root = os.environ.get("RNNKIT_CACHE_DIR") or Path.home() / ".cache" / "rnnkit"
-    return Path(root) / "dispatch.json"
+    return _cache_path(os.environ.get("RNNKIT_CACHE_DIR"))
+
+
+@functools.cache
+def _cache_path(root: str | None) -> Path:
+    return Path(root or Path.home() / ".cache" / "rnnkit") / "dispatch.json"
 
 
 def _bucket(n: int) -> int:
@@ -58,7 +65,7 @@ def decision_key(cell: RecurrentCell, x: Tensor, lengths: Tensor | None, build: 
     """Everything the faster path depends on, as one string."""
     batch, steps, inputs = x.shape
     grad = torch.is_grad_enabled() and (
-        x.requires_grad or any(p.requires_grad for p in cell.parameters())
+        x.requires_grad or any(p.requires_grad for p in cell._parameters.values() if p is not None)
     )
     return "|".join(
         [

@@ -65,7 +65,12 @@ def extra_cflags() -> str:
 
 def build_isa() -> str:
     """The level the kernels are (or will be) built for on this machine, with this environment."""
-    return isa_of(_flags(), extra_cflags())
+    return _isa_with(extra_cflags())
+
+
+@cache
+def _isa_with(extra: str) -> str:
+    return isa_of(_flags(), extra)
 
 
 def machine_isa() -> str:

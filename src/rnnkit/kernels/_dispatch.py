@@ -98,8 +98,8 @@ def native_reason(cell: RecurrentCell, x: Tensor) -> str | None:
 
 
 def _params_reason(cell: RecurrentCell, x: Tensor) -> str | None:
-    for name, p in cell.named_parameters(recurse=False):
-        if p.device != x.device or p.dtype != x.dtype:
+    for name, p in cell._parameters.items():  # direct: named_parameters() is slow per call
+        if p is not None and (p.device != x.device or p.dtype != x.dtype):
             return f"parameter {name} is {p.dtype} on {p.device}, x is {x.dtype} on {x.device}"
     return None
 
@@ -148,11 +148,13 @@ def route(
         if current == "fused":
             raise RuntimeError(f"rnnkit.kernels mode is 'fused' but x is on {x.device}")
         return ("native" if native_ok else "reference"), None
-    if current == "auto" and native_ok and unsupported_reason(cell, x) is not None:
-        return "native", None  # e.g. bfloat16: torch's op, not the loop
-    ext = extension_for(cell, x)  # raises in mode "fused" when impossible
+    reason = unsupported_reason(cell, x)
+    ext = _ext.load() if reason is None else None
     if ext is None:
-        return ("native" if native_ok else "reference"), None
+        if current == "fused":
+            reason = reason or f"the C++ extension is unavailable ({_ext.error()})"
+            raise RuntimeError(f"rnnkit.kernels mode is 'fused' but {reason}")
+        return ("native" if native_ok else "reference"), None  # e.g. bfloat16: torch's op
     if current == "fused" or not native_ok:
         return "fused", ext
     runner = lambda c, xs, s, lens: fused(ext, c, xs, s, lens)  # noqa: E731

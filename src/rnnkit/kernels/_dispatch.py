@@ -148,13 +148,9 @@ def route(
         if current == "fused":
             raise RuntimeError(f"rnnkit.kernels mode is 'fused' but x is on {x.device}")
         return ("native" if native_ok else "reference"), None
-    reason = unsupported_reason(cell, x)
-    ext = _ext.load() if reason is None else None
-    if ext is None:
-        if current == "fused":
-            reason = reason or f"the C++ extension is unavailable ({_ext.error()})"
-            raise RuntimeError(f"rnnkit.kernels mode is 'fused' but {reason}")
-        return ("native" if native_ok else "reference"), None  # e.g. bfloat16: torch's op
+    ext = extension_for(cell, x)  # raises in mode "fused" when the kernels cannot run
+    if ext is None:  # no build, or e.g. bfloat16: torch's op where it has one
+        return ("native" if native_ok else "reference"), None
     if current == "fused" or not native_ok:
         return "fused", ext
     runner = lambda c, xs, s, lens: fused(ext, c, xs, s, lens)  # noqa: E731

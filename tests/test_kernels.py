@@ -270,8 +270,10 @@ def test_bad_mode_is_rejected():
     assert kernels.get_mode() == "auto"
 
 
-def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch):
+def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch, tmp_path):
     from torch.utils import cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # a fresh machine: nothing cached
 
     def fail(*args, **kwargs):
         raise RuntimeError("Error building extension: no compiler found")
@@ -288,8 +290,8 @@ def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch):
     messages = [str(w.message) for w in caught if "fused kernels" in str(w.message)]
     assert len(messages) == 1 and "no compiler found" in messages[0]
     assert not _fused_was_used(ys)
-    with kernels.mode("reference"):
-        torch.testing.assert_close(ys2, layer(x)[0], rtol=0, atol=0)
+    with kernels.mode("reference"):  # torch's own GRU: the same function, other rounding
+        torch.testing.assert_close(ys2, layer(x)[0], rtol=0, atol=1e-6)
     with kernels.mode("fused"), pytest.raises(RuntimeError, match="unavailable"):
         layer(x)
 

@@ -73,6 +73,7 @@ from ._dispatch import (
     extension_for,
     get_mode,
     mode,
+    route,
     set_mode,
     unsupported_reason,
 )
@@ -83,21 +84,29 @@ from ._functions import (
     JordanFunction,
     LSTMFunction,
 )
+from ._native import unroll_native
+from ._threads import recommended_threads
 
 
 def fused_unroll(
     cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None
 ) -> tuple[Tensor, State] | None:
-    """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel.
+    """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel, or torch's own op
+    where :func:`route` picks it.
 
     The same contract as :func:`rnnkit.recurrent.unroll` (forward in time; checked arguments).
     Returns None when the reference loop must run instead (mode ``"reference"``, or ``"auto"``
-    with an unsupported cell or input); raises RuntimeError in mode ``"fused"`` in that case.
+    with an unsupported cell or input); raises RuntimeError in modes ``"fused"``/``"native"``
+    when that path cannot run.
     """
-    ext = extension_for(cell, x)
-    if ext is None:
-        return None
-    return _RUNNERS[type(cell)](ext, cell, x, state, lengths)
+
+    def fused(ext, cell, x, state, lengths):
+        return _RUNNERS[type(cell)](ext, cell, x, state, lengths)
+
+    path, ext = route(cell, x, lengths, fused)
+    if path == "native":
+        return unroll_native(cell, x, state, lengths)
+    return None if ext is None else fused(ext, cell, x, state, lengths)
 
 
 def _lstm(ext, cell: LSTMCell, x, state, lengths):
@@ -147,6 +156,8 @@ __all__ = [
     "fused_unroll",
     "get_mode",
     "mode",
+    "recommended_threads",
+    "route",
     "set_mode",
     "unsupported_reason",
 ]

@@ -9,19 +9,20 @@ least disturbed one; the median is printed too):
 * ``train``: forward, ``ys.sum()`` and backward (gradients of the input and every parameter);
 * ``forward``: forward only, under ``torch.no_grad()``.
 
-Implementations: ``fused`` (rnnkit, fused kernels), ``reference`` (rnnkit, reference loop),
-``loop`` (a hand-written PyTorch loop with the input projection hoisted, for the cells torch
-has) and ``torch`` (the ``torch.nn`` module of equal hidden size: LSTM for the LSTM variants,
-GRU for GRU, RNN for Elman and Jordan). ``ratio`` is time / time of that torch module.
+Implementations: ``fused`` (rnnkit, fused kernels), ``auto`` (rnnkit's default route: the
+fused kernels or torch's op, whichever it measured faster), ``native`` (rnnkit through torch's
+own op, for the cells torch has), ``reference`` (rnnkit, reference loop), ``loop`` (a
+hand-written PyTorch loop with the input projection hoisted, for the cells torch has) and
+``torch`` (the ``torch.nn`` module of equal hidden size: LSTM for the LSTM variants, GRU for
+GRU, RNN for Elman and Jordan). ``ratio`` is time / time of that torch module.
 
 FLOP counts follow DeepBench: a forward pass costs :math:`2 G H (I + H) B T` (G gates: LSTM 4,
 GRU 3, Elman 1; Jordan :math:`2 (H I + H O + O H) B T`), training three times that. GFLOP/s are
 compared with a measured sgemm rate (1024³ float32 ``torch.mm``).
 
-Example:
-    >>> rows = run(shapes=[(2, 5, 3, 4)], cells=["gru"], impls=["fused", "torch"], repeats=1)
-    >>> sorted({r.impl for r in rows}), rows[0].cell
-    (['fused', 'torch'], 'gru')
+Example (the FLOP count of one LSTM forward pass; timings belong in BENCHMARKS.md, not here):
+    >>> flops("lstm", (32, 100, 128, 128)) / 1e9
+    0.8388608
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from torch import Tensor, nn
 from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
 from ..recurrent import Recurrent
 from ._dispatch import mode
+from ._native import native_op
 
 Shape = tuple[int, int, int, int]  # (B, T, I, H)
 
@@ -60,7 +62,7 @@ CELLS: dict[str, tuple[Callable[[int, int], RecurrentCell], type[nn.Module], int
     "elman_sigmoid": (lambda i, h: ElmanCell(i, h, "sigmoid"), nn.RNN, 1),
     "jordan": (lambda i, h: JordanCell(i, h, h), nn.RNN, 1),
 }
-IMPLS = ("fused", "reference", "loop", "torch")
+IMPLS = ("fused", "auto", "native", "reference", "loop", "torch")
 MODES = ("train", "forward")
 
 
@@ -164,20 +166,13 @@ def _runners(cell_name: str, shape: Shape, impls: Sequence[str]) -> dict[str, Ca
     layer = Recurrent(cell)
     out: dict[str, Callable] = {}
     for impl in impls:
-        if impl == "fused":
+        if impl in ("fused", "auto", "reference") or (impl == "native" and native_op(cell)):
 
-            def fused(x, layer=layer):
-                with mode("fused"):
+            def through_rnnkit(x, layer=layer, impl=impl):
+                with mode(impl):
                     return layer(x)[0]
 
-            out[impl] = fused
-        elif impl == "reference":
-
-            def reference(x, layer=layer):
-                with mode("reference"):
-                    return layer(x)[0]
-
-            out[impl] = reference
+            out[impl] = through_rnnkit
         elif impl == "loop":
             loop = _hand_loop(cell)
             if loop is not None:

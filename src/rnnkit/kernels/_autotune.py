@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from .._io import atomic_write_json
+from .._state import State
 from ..cells import RecurrentCell
 from . import _cpu, _native
 
@@ -110,7 +111,7 @@ def lookup(key: str) -> str | None:
     return _memory[str(path)].get(key)
 
 
-Runner = Callable[[RecurrentCell, Tensor, object, "Tensor | None"], tuple]
+Runner = Callable[[RecurrentCell, Tensor, State, "Tensor | None"], "tuple[Tensor, State]"]
 
 
 def choose(
@@ -148,7 +149,7 @@ def measure(
     best = {name: float("inf") for name in runners}
     for repeat in range(4):
         for name, run in runners.items():
-            seconds = _time(lambda run=run: _call(run, probe, xs, state, lens, grad))
+            seconds = _time(functools.partial(_call, run, probe, xs, state, lens, grad))
             if repeat > 0:  # the first round is the warm-up
                 best[name] = min(best[name], seconds)
     return best

@@ -28,11 +28,11 @@ import torch
 from torch import Tensor
 
 from .._checks import choice
-from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
+from ..cells import CELLS, RecurrentCell
 from . import _autotune, _ext, _native
 
 MODES = ("auto", "fused", "reference", "native")
-_FUSED_CELLS = (ElmanCell, GRUCell, JordanCell, LSTMCell)
+_FUSED_CELLS = tuple(spec.cls for spec in CELLS.values() if spec.fused)
 _DTYPES = (torch.float32, torch.float64)
 
 _default = choice("RNNKIT_KERNELS", os.environ.get("RNNKIT_KERNELS", "auto"), MODES)

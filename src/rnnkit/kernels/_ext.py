@@ -34,10 +34,11 @@ from types import ModuleType
 
 from . import _cpu
 
+_fcntl: ModuleType | None
 try:
-    import fcntl
+    import fcntl as _fcntl
 except ImportError:  # not POSIX: no lock (concurrent first builds are then the user's risk)
-    fcntl = None
+    _fcntl = None
 
 _HERE = Path(__file__).parent
 _PREFIX = "rnnkit_fused"
@@ -162,6 +163,7 @@ def _import(name: str, library: Path) -> ModuleType:
 @contextlib.contextmanager
 def _locked(path: Path):
     """An exclusive lock on ``path`` (released by the OS if the process dies)."""
+    fcntl = _fcntl
     if fcntl is None:
         yield
         return

@@ -30,19 +30,26 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .._state import State
-from ..cells import ElmanCell, GRUCell, LSTMCell, LSTMState, RecurrentCell
+from ..cells import ElmanCell, GRUCell, LSTMCell, LSTMState, RecurrentCell, spec_of
+
+# torch's op per (kind, activation); which configurations torch has is the registry's to say
+_OPS = {
+    ("lstm", None): torch.lstm,
+    ("gru", None): torch.gru,
+    ("elman", "tanh"): torch.rnn_tanh,
+    ("elman", "relu"): torch.rnn_relu,
+}
 
 
 def native_op(cell: RecurrentCell):
     """Torch's fused op for ``cell``'s configuration, or None if torch has no equivalent."""
-    kind = type(cell)
-    if kind is LSTMCell and not cell.peephole and cell.cell_activation == "tanh":
-        return torch.lstm
-    if kind is GRUCell and cell.reset == "after":
-        return torch.gru
-    if kind is ElmanCell and cell.activation in ("tanh", "relu"):
-        return torch.rnn_tanh if cell.activation == "tanh" else torch.rnn_relu
-    return None
+    spec = spec_of(cell)
+    if spec is None:
+        return None
+    options = {name: getattr(cell, name) for name in spec.torch_when}
+    if spec.torch_equivalent(**options) is None:
+        return None
+    return _OPS.get((spec.name, options.get("activation")))
 
 
 def config_name(cell: RecurrentCell) -> str:
@@ -72,7 +79,13 @@ def unroll_native(
     has_bias = cell.bias_ih is not None
     params = [cell.weight_ih, cell.weight_hh] + ([cell.bias_ih, cell.bias_hh] if has_bias else [])
     lstm = op is torch.lstm
-    hx = (state.h.unsqueeze(0), state.c.unsqueeze(0)) if lstm else state.unsqueeze(0)
+    hx: Tensor | tuple[Tensor, Tensor]
+    if isinstance(state, LSTMState):
+        hx = (state.h.unsqueeze(0), state.c.unsqueeze(0))
+    elif isinstance(state, Tensor):
+        hx = state.unsqueeze(0)
+    else:
+        raise TypeError(f"state must be a Tensor or an LSTMState, got {type(state).__name__}")
     if lengths is None or bool((lengths == x.shape[1]).all()):
         out = op(x, hx, params, has_bias, 1, 0.0, False, False, True)
         ys, final = out[0], out[1:]

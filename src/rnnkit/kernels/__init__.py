@@ -33,10 +33,13 @@ The fused path is taken when all of these hold:
   (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) and compiled for the CPU it
   runs on (``-march=native``); without a compiler a single warning says so and the loop is used.
 
-Any lengths, ``reverse=True``, given or zero initial states, and stacks/bidirectional layers
-are supported. The fused backward is first-order only: differentiating its gradients again
-(double backward after ``create_graph=True``) raises, so use :func:`mode` ``("reference")``
-for that. ``torch.func`` transforms (vmap, jvp) are not supported on the fused path either.
+Any lengths, ``reverse=True`` (run inside the kernel: each sequence from its last real step
+back to its first, as torch's packed sequences), given or zero initial states, and
+stacks/bidirectional layers are supported. Streams (:class:`~rnnkit.Stream`) run one step at a
+time through each cell's step kernel. The fused backward is first-order only: differentiating
+its gradients again (double backward after ``create_graph=True``) raises, so use :func:`mode`
+``("reference")`` for that. ``torch.func`` transforms (vmap, jvp) are not supported on the
+fused path either.
 
 Switch (process-wide, or in a ``with`` block):
 
@@ -60,13 +63,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import Tensor
 
 from .. import recurrent as _recurrent
 from .._state import State
-from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell
+from ..cells import RecurrentCell
 from ._dispatch import (
     MODES,
     available,
@@ -76,72 +77,34 @@ from ._dispatch import (
     set_mode,
     unsupported_reason,
 )
-from ._functions import (
-    ACTIVATION_CODES,
-    ElmanFunction,
-    GRUFunction,
-    JordanFunction,
-    LSTMFunction,
-)
+from ._functions import SPECS, FusedSpec
 
 
 def fused_unroll(
-    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None
+    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None, *, reverse: bool = False
 ) -> tuple[Tensor, State] | None:
     """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel.
 
-    The same contract as :func:`rnnkit.recurrent.unroll` (forward in time; checked arguments).
-    Returns None when the reference loop must run instead (mode ``"reference"``, or ``"auto"``
-    with an unsupported cell or input); raises RuntimeError in mode ``"fused"`` in that case.
+    The same contract as :func:`rnnkit.recurrent.unroll` (checked arguments), in time order;
+    with ``reverse`` each sequence runs from its last real step back to its first (inside the
+    kernel, as :class:`~rnnkit.Recurrent` with ``reverse=True``), and the outputs come back in
+    time order. Returns None when the reference loop must run instead (mode ``"reference"``,
+    or ``"auto"`` with an unsupported cell or input); raises RuntimeError in mode ``"fused"``
+    in that case.
     """
     ext = extension_for(cell, x)
     if ext is None:
         return None
-    return _RUNNERS[type(cell)](ext, cell, x, state, lengths)
+    return SPECS[type(cell)].unroll(ext, cell, x, state, lengths, reverse)
 
-
-def _lstm(ext, cell: LSTMCell, x, state, lengths):
-    ys, h, c = LSTMFunction.apply(
-        ext, x, state.h, state.c, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh,
-        cell.weight_ch, lengths, cell.cell_activation == "identity",
-    )  # fmt: skip
-    return ys, LSTMState(h, c)
-
-
-def _gru(ext, cell: GRUCell, x, state, lengths):
-    return GRUFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
-        cell.reset == "after",
-    )  # fmt: skip
-
-
-def _elman(ext, cell: ElmanCell, x, state, lengths):
-    return ElmanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
-        ACTIVATION_CODES[cell.activation],
-    )  # fmt: skip
-
-
-def _jordan(ext, cell: JordanCell, x, state, lengths):
-    return JordanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.bias_ih, cell.weight_yh, cell.weight_hy,
-        cell.bias_hy, lengths, ACTIVATION_CODES[cell.activation],
-        ACTIVATION_CODES[cell.output_activation],
-    )  # fmt: skip
-
-
-_RUNNERS: dict[type, Callable[..., tuple[Tensor, State]]] = {
-    LSTMCell: _lstm,
-    GRUCell: _gru,
-    ElmanCell: _elman,
-    JordanCell: _jordan,
-}
 
 # The one dispatch point: Recurrent asks this hook before running its reference loop.
 _recurrent.set_fused_unroll(fused_unroll)
 
 __all__ = [
     "MODES",
+    "SPECS",
+    "FusedSpec",
     "available",
     "extension_for",
     "fused_unroll",

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-_SOURCE = Path(__file__).with_name("_fused.cpp")
+_SOURCES = sorted(str(p) for p in (Path(__file__).parent / "csrc").glob("*.cpp"))
 _NAME = "rnnkit_fused"
 _log = logging.getLogger("rnnkit.kernels")
 
@@ -53,7 +53,7 @@ def _build(cpp_extension, *, openmp: bool) -> ModuleType:
     flags += os.environ.get("RNNKIT_EXTRA_CFLAGS", "").split()
     return cpp_extension.load(
         name=_NAME if openmp else _NAME + "_serial",
-        sources=[str(_SOURCE)],
+        sources=_SOURCES,
         extra_cflags=flags + (["-fopenmp"] if openmp else []),
         extra_ldflags=["-fopenmp"] if openmp else [],
         verbose=os.environ.get("RNNKIT_VERBOSE_BUILD") == "1",

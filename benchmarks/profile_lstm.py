@@ -37,10 +37,14 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
+
+
 def timed(fn) -> float:
-    start = time.perf_counter()
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
@@ -49,12 +53,15 @@ def main() -> None:
     parser.add_argument("--modes", default="train,forward")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args()
+    global clock
+    clock = CLOCK[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     ext = _ext.load()
     print(f"# {cpu_model()}, extension ISA {ext.ISA}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
+          f"{torch.get_num_threads()} threads, {args.clock} clock")  # fmt: skip
     print("shape mode fused_ms torch_ms ratio | " + " ".join(ext.get_profile()))
     for text in args.shapes.split(","):
         for m in args.modes.split(","):

@@ -20,9 +20,27 @@ namespace {
 // BLAS calls the fixed costs (thread wake-up, weight reorder, an extra pass to add the product
 // to the gate rows) kept the LSTM 1.2-1.8x behind oneDNN's fused LSTM at batch 32-64.
 
-constexpr int kMaxRows = kVecBytes == 64 ? 6 : 2;  // rows of a forward tile (registers: 4 per row)
-constexpr int kBwdRows = kVecBytes == 64 ? 6 : 2;  // backward tile: kBwdRows rows x kBwdBlocks
-constexpr int kBwdBlocks = kVecBytes == 64 ? 4 : 2;
+// Register tiles, chosen at compile time for the register file of the ISA. A tile of R rows x V
+// vectors keeps R * V accumulators in registers across the reduction (twice that when the
+// reduction is split into two interleaved sums: an FMA has 4 cycles of latency and 2 issue per
+// cycle, so fewer than 8 independent sums leave the FMA units idle), plus the broadcasts and
+// weight vectors of one k. A tile that does not fit spills to the stack in the innermost loop.
+#if defined(__AVX512F__)  // 32 zmm registers
+constexpr int kMaxRows = 6;    // forward: 6 rows x 4 gates = 24 accumulators
+constexpr int kSplitRows = 2;  // forward tiles of 1-2 rows: 2 x 4-8 accumulators
+constexpr int kBwdRows = 6;    // backward: 6 rows x 4 blocks = 24 accumulators + 4 weights
+constexpr int kBwdBlocks = 4;
+#elif defined(__AVX2__) && defined(__FMA__)  // 16 ymm registers
+constexpr int kMaxRows = 3;    // 12 accumulators, weights as memory operands, 1-3 broadcasts
+constexpr int kSplitRows = 1;  // 1 row: 2 x 4 accumulators
+constexpr int kBwdRows = 6;    // 6 rows x 2 blocks = 12 accumulators + 2 weights + 1 broadcast
+constexpr int kBwdBlocks = 2;
+#else  // portable: a 32-byte vector is two of the 16 xmm registers
+constexpr int kMaxRows = 1;
+constexpr int kSplitRows = 0;
+constexpr int kBwdRows = 2;
+constexpr int kBwdBlocks = 2;
+#endif
 
 // w_hh (4H, H) -> (NB, H, 4, W): panel[jb][k][g][l] = w_hh[g*H + jb*W + l][k], zero-padded units.
 template <typename T>
@@ -71,7 +89,7 @@ inline void lstm_fwd_product(const T* panel, const T* h, int64_t ldh, int64_t K,
                              int64_t ldo) {
   using V = typename VecOf<T>::type;
   constexpr int W = kVecBytes / sizeof(T);
-  constexpr bool kSplit = RB <= 2;
+  constexpr bool kSplit = RB <= kSplitRows;
   V acc[RB][4], acc2[RB][4];
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
@@ -362,14 +380,30 @@ void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
   using V = typename VecOf<T>::type;
   constexpr int W = kVecBytes / sizeof(T);
   const int64_t B = s.B, H = s.H, G = 4 * H;
-  V acc[RB][NBK];
+  // A tile of at most 4 accumulators (few rows: batch 1-2, or the last blocks) sums even and
+  // odd k separately, so that 8 FMA chains are in flight.
+  constexpr bool kSplit = RB * NBK <= 4;
+  V acc[RB][NBK], acc2[RB][NBK];
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
-    for (int q = 0; q < NBK; ++q) acc[r][q] = V{};
+    for (int q = 0; q < NBK; ++q) acc[r][q] = acc2[r][q] = V{};
   const T* d = s.dg + (t * B + b0) * G;
   constexpr int64_t GW = kBwdBlocks * W;  // a group's row in the packed weights
   const T* p = pk + (jb0 / kBwdBlocks) * G * GW + (jb0 % kBwdBlocks) * W;
-  for (int64_t k = 0; k < G; ++k) {
+  int64_t k = 0;
+  if constexpr (kSplit) {
+    for (; k + 2 <= G; k += 2) {
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const V x0 = splat<V>(d[r * G + k]), x1 = splat<V>(d[r * G + k + 1]);
+        for (int q = 0; q < NBK; ++q) {
+          acc[r][q] += x0 * *reinterpret_cast<const V*>(p + k * GW + q * W);
+          acc2[r][q] += x1 * *reinterpret_cast<const V*>(p + (k + 1) * GW + q * W);
+        }
+      }
+    }
+  }
+  for (; k < G; ++k) {
     V w[NBK];
 #pragma GCC unroll 8
     for (int q = 0; q < NBK; ++q) w[q] = *reinterpret_cast<const V*>(p + k * GW + q * W);
@@ -378,6 +412,10 @@ void lstm_bwd_tile(const LSTMGrads<T>& s, const T* pk, int64_t t, int64_t b0, in
       const V x = splat<V>(d[r * G + k]);
       for (int q = 0; q < NBK; ++q) acc[r][q] += x * w[q];
     }
+  }
+  if constexpr (kSplit) {
+    for (int r = 0; r < RB; ++r)
+      for (int q = 0; q < NBK; ++q) acc[r][q] += acc2[r][q];
   }
   for (int r = 0; r < RB; ++r) {
     const int64_t b = b0 + r;

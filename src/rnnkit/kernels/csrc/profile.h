@@ -1,10 +1,13 @@
 // Opt-in phase counters of the LSTM kernels, for benchmarks/profile_lstm.py: where the time of
 // a call goes (packing, sequence-long products, per-step product, cell update, barrier). Off by
-// default; when off a phase boundary costs one predictable branch.
+// default; when off a phase boundary costs one predictable branch. They count the CPU time of
+// each thread (CLOCK_THREAD_CPUTIME_ID), so that time a thread spends descheduled on a shared
+// machine is not charged to whatever phase it was in.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 
 namespace rnnkit {
@@ -17,9 +20,9 @@ inline bool g_profile = false;
 inline std::atomic<int64_t> g_phase_ns[kPhases];
 
 inline int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // Charges the time since the previous lap to a phase, per thread; adds its sums to the global

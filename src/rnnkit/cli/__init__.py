@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rnnkit.cli.esn",
     "rnnkit.cli.bench",
     "rnnkit.cli.inspect",
+    "rnnkit.cli.export",
 )
 
 

@@ -209,9 +209,8 @@ def _check_example(module: nn.Module, p: Plan, example_x: Tensor) -> None:
         raise ValueError(f"example_x does not fit the module: {err}") from None
 
 
-def _x_features(module: nn.Module, p: Plan) -> int | str:
-    if p.head == "lm":
-        return "time"
+def _x_features(p: Plan) -> int:
+    """I, the features of x (not for a language model, whose x is ids)."""
     if p.layers:
         return p.layers[0][0].cell.input_size
     assert p.readout is not None
@@ -246,7 +245,7 @@ def _build_sequence(
 ) -> None:
     if p.head == "readout" and not p.layers:
         dims = ["batch", "time", "features"][: example_x.dim() - 1]
-        x = g.add_input("x", FLOAT, [*dims, _x_features(module, p)])
+        x = g.add_input("x", FLOAT, [*dims, _x_features(p)])
         assert p.readout is not None
         g.rename(_readout(g, p.readout, x), "y")
         g.add_output("y", FLOAT, [*dims, p.readout.out_features])
@@ -260,11 +259,11 @@ def _build_sequence(
     elif p.batch_first:
         x = g.op(
             "Transpose",
-            [g.add_input("x", FLOAT, ["batch", "time", _x_features(module, p)])],
+            [g.add_input("x", FLOAT, ["batch", "time", _x_features(p)])],
             perm=[1, 0, 2],
         )
     else:
-        x = g.add_input("x", FLOAT, ["time", "batch", _x_features(module, p)])
+        x = g.add_input("x", FLOAT, ["time", "batch", _x_features(p)])
     lengths = g.add_input("lengths", INT64, ["batch"]) if with_lengths else None
     ys, finals = _run_stack(g, p, x, lengths, None)  # (T, B, F)
     if p.head in ("none", "readout", "lm"):
@@ -330,7 +329,7 @@ def _build_step(g: Graph, module: nn.Module, p: Plan, example_x: Tensor, _: bool
         table = g.const(module.embedding.weight.detach().numpy(), "embedding")
         x = g.op("Gather", [table, g.op("Unsqueeze", [ids, g.ints(0)])], axis=0)  # (1, B, E)
     else:
-        x_t = g.add_input("x_t", FLOAT, ["batch", _x_features(module, p)])
+        x_t = g.add_input("x_t", FLOAT, ["batch", _x_features(p)])
         x = g.op("Unsqueeze", [x_t, g.ints(0)])  # (1, B, I)
     states = []
     for unit in _units(p):

@@ -66,15 +66,9 @@ def reference_step(module: nn.Module, x_t: Tensor, state: list[Tensor]) -> list[
             if isinstance(module, Forecaster):
                 y = y.view(x.shape[0], module.config.horizon, module.config.input_size)
             return [y, *leaves(new)]
-        if isinstance(module, RNN) and not module.batch_first:
-            x = x.transpose(0, 1)
-        ys, new = module(x, s)
-        return [
-            ys[:, 0]
-            if ys.dim() == 3 and (not isinstance(module, RNN) or module.batch_first)
-            else ys[0],
-            *leaves(new),
-        ]
+        time_first = isinstance(module, RNN) and not module.batch_first
+        ys, new = module(x.transpose(0, 1) if time_first else x, s)
+        return [ys[0] if time_first else ys[:, 0], *leaves(new)]
 
 
 def step_example(module: nn.Module, example_x: Tensor) -> tuple[Tensor, list[Tensor]]:

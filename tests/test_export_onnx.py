@@ -281,3 +281,28 @@ def test_what_cannot_be_exported_is_refused_with_a_message(tmp_path):
     with pytest.raises(ValueError, match="example_x must be float32"):
         to_onnx(rnnkit.RNN(3, 4), path, x.double())
     assert not path.exists()  # nothing written
+
+
+@pytest.mark.parametrize("opset", [14, 21, 22, None])
+def test_every_native_operator_at_old_and_new_opsets(tmp_path, opset):
+    import onnx as onnx_package
+
+    newest = onnx_package.defs.onnx_opset_version()
+    torch.manual_seed(7)
+    bi = Bidirectional(
+        Recurrent(cell("gru_before", 3, 4)),
+        Recurrent(cell("gru_before", 3, 4, seed=1), reverse=True),
+    )
+    layers = [
+        Recurrent(cell("lstm_peephole_identity", 8, 5)),
+        Recurrent(cell("elman_sigmoid", 5, 3)),
+    ]
+    net = rnnkit.Stack([bi, *layers])
+    path = tmp_path / "net.onnx"
+    for version in (opset, newest) if opset is None else (opset,):
+        model = to_onnx(net, path, torch.randn(2, 4, 3), lengths=True, opset=version)
+        assert {"GRU", "LSTM", "RNN"} <= set(ops(model))
+        x, lengths = torch.randn(3, 5, 3), torch.tensor([5, 2, 4])
+        ys, state = net(x, lengths=lengths)
+        got = session(path).run(None, {"x": x.numpy(), "lengths": lengths.numpy()})
+        assert_outputs(got, [ys, *leaves(state)])

@@ -57,8 +57,8 @@ def check_cell(cell: RecurrentCell, where: str) -> None:
     for name, param in cell.named_parameters():
         if param.dtype != torch.float32:
             raise ValueError(
-                f"{where} must hold float32 parameters to export to ONNX (onnxruntime's RNN "
-                f"operators are float32), got {param.dtype} for {name}: call module.float()"
+                f"{where} must hold float32 parameters to export to ONNX (the exporter writes "
+                f"float32 graphs only), got {param.dtype} for {name}: call module.float()"
             )
 
 

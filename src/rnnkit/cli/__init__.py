@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rnnkit.cli.bench",
     "rnnkit.cli.inspect",
     "rnnkit.cli.playground",
+    "rnnkit.cli.export",
 )
 
 

@@ -137,7 +137,8 @@ def hopfield_recall(request: dict) -> dict:
     }
 
 
-_ESN_BOUNDS = {
+#: parameter -> (its type, lowest, highest, default).
+_ESN_BOUNDS: dict[str, tuple[type[int] | type[float], float, float, float]] = {
     "reservoir_size": (int, 10, 500, 200),
     "spectral_radius": (float, 0.05, 1.5, 0.9),
     "leak_rate": (float, 0.01, 1.0, 0.3),

@@ -81,8 +81,7 @@ class App:
     """The state behind the handlers: the current session and its trainer."""
 
     def __init__(self) -> None:
-        self.trainer = Trainer()
-        self.trainer.replace(Session(**DEFAULT_MODEL))
+        self.trainer = Trainer(Session(**DEFAULT_MODEL))
 
     @property
     def session(self) -> Session:
@@ -237,8 +236,7 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{HOST}:{self.server_port}/"
 
     def server_close(self) -> None:
         self.app.trainer.close()

@@ -28,7 +28,7 @@ LR_RANGE = (1e-5, 1.0)
 
 def check_cell(kind: object, options: object, hidden: object) -> tuple[str, dict, int]:
     """Validate a cell choice against the registry: (kind, options, hidden size)."""
-    if kind not in CELLS:
+    if not isinstance(kind, str) or kind not in CELLS:
         raise TaskError(f"cell must be one of {', '.join(CELLS)}, got {kind!r}")
     spec = get_spec(kind)
     if not isinstance(options, dict):
@@ -79,17 +79,19 @@ def check_lr(lr: object) -> float:
 
 class Session:
     """A cell of the registry unrolled by :class:`~rnnkit.Recurrent`, a linear readout, a task
-    and an Adam optimiser; ``train_steps`` and the background thread train it."""
+    and an Adam optimiser; ``train_steps`` and the background thread train it.
+
+    The arguments are the fields of a ``POST /api/model`` body, JSON values checked here."""
 
     def __init__(
         self,
-        cell: str,
-        options: dict,
-        hidden_size: int,
-        task: str,
-        task_params: dict,
-        lr: float,
-        seed: int = 0,
+        cell: object,
+        options: object,
+        hidden_size: object,
+        task: object,
+        task_params: object,
+        lr: object,
+        seed: object = 0,
     ) -> None:
         self.kind, self.options, self.hidden_size = check_cell(cell, options, hidden_size)
         self.lr = check_lr(lr)
@@ -97,7 +99,9 @@ class Session:
             raise TaskError(f"seed must be an int in [0, 2^31), got {seed!r}")
         self.task: Task = make_task(task, task_params, seed)
         torch.manual_seed(seed)
-        cell_module = get_spec(self.kind).make(self.task.input_size, hidden_size, **self.options)
+        cell_module = get_spec(self.kind).make(
+            self.task.input_size, self.hidden_size, **self.options
+        )
         self.layer = Recurrent(cell_module)
         self.head = Readout(cell_module.output_size, self.task.output_size)
         self.model = nn.ModuleList([self.layer, self.head])
@@ -201,8 +205,8 @@ class Session:
 class Trainer:
     """The background thread that trains the current session while it is running."""
 
-    def __init__(self) -> None:
-        self.session: Session | None = None
+    def __init__(self, session: Session) -> None:
+        self.session = session
         self._wake = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(
@@ -212,27 +216,26 @@ class Trainer:
 
     def replace(self, session: Session) -> None:
         with self._wake:
-            if self.session is not None:
-                self.session.running.clear()
+            self.session.running.clear()
             self.session = session
 
     def start(self) -> None:
         with self._wake:
-            if self.session is not None:
-                self.session.error = None
-                self.session.running.set()
+            self.session.error = None
+            self.session.running.set()
             self._wake.notify_all()
 
+    def _next(self) -> Session | None:
+        """The session once it is running, or None once the trainer is closed."""
+        with self._wake:
+            while not self._stop:
+                if self.session.running.is_set():
+                    return self.session
+                self._wake.wait()
+            return None
+
     def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._stop and (
-                    self.session is None or not self.session.running.is_set()
-                ):
-                    self._wake.wait()
-                if self._stop:
-                    return
-                session = self.session
+        while (session := self._next()) is not None:
             with session.lock:
                 if session.running.is_set():
                     session.train_step()
@@ -242,7 +245,6 @@ class Trainer:
     def close(self) -> None:
         with self._wake:
             self._stop = True
-            if self.session is not None:
-                self.session.running.clear()
+            self.session.running.clear()
             self._wake.notify_all()
         self._thread.join(timeout=10)

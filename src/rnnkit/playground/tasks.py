@@ -206,10 +206,12 @@ def _int(params: dict, name: str) -> int:
     return value
 
 
-def make_task(name: object, params: dict, seed: int) -> Task:
+def make_task(name: object, params: object, seed: int) -> Task:
     """The task ``name`` with ``params`` (length, batch_size, text) checked against LIMITS."""
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise TaskError(f"task must be one of {', '.join(TASKS)}, got {name!r}")
+    if not isinstance(params, dict):
+        raise TaskError(f"task_params must be an object, got {type(params).__name__}")
     length, batch_size = _int(params, "length"), _int(params, "batch_size")
     if name == "text":
         return Text(length, batch_size, seed, params.get("text", DEFAULT_TEXT))

@@ -47,8 +47,8 @@ def _load(run_dir: str):
     import torch
 
     from ..models.forecaster import CONFIG_FILE, Forecaster
+    from ..train import load_model
     from ..train.checkpoint import CheckpointError
-    from ..train.trainer import load_model
 
     path = Path(run_dir)
     if not path.is_dir():

@@ -100,3 +100,15 @@ def unroll_path(request):
         pytest.skip("no fused path in this build: the default path is the reference loop")
     with kernels.mode("reference"):
         yield request.param
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run ``rnnkit argv`` in this process: exit code, stdout, stderr."""
+    from rnnkit.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own errors and --help
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 import torch
 
+from conftest import run_cli
 from rnnkit.cli import main
 from rnnkit.train import load_model
 from rnnkit.train.checkpoint import WEIGHTS, save_weights
@@ -32,15 +33,6 @@ def run_dir(tmp_path_factory) -> Path:
     argv += ["--batch-size", "4", "--seq-len", "16", "--steps", "3", "--out", str(out)]
     assert main(argv) == 0
     return out
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _valid_png(path: Path) -> bool:

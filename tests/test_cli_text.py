@@ -18,6 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import run_cli
 from rnnkit.cli import main
 from rnnkit.data.text import read_text, split_ids
 from rnnkit.train import bits_per_char, load_model
@@ -62,16 +63,6 @@ def test_train_reports_the_compressors_yardsticks(run_dir, corpus, capsys):
     code, stdout, _ = run_cli(capsys, *argv)
     assert code == 0
     assert f"(zlib {bits['zlib']:.3f}, lzma {bits['lzma']:.3f} on the whole text)" in stdout
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``rnnkit argv`` in this process: exit code, stdout, stderr."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse's own errors and --help
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_usage_error(code: int, err: str, *needles: str) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli
 from rnnkit.cli import main
 from rnnkit.models import Forecaster, ForecasterConfig
 
@@ -24,15 +25,6 @@ def train_run(tmp_path_factory):
     argv += ["--batch-size", "2", "--seq-len", "8", "--steps", "2", "--out", str(out)]
     assert main(argv) == 0
     return out
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("step", [False, True])

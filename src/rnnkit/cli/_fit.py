@@ -9,12 +9,12 @@ from typing import Any
 
 from ..train.supervised import FitConfig
 from ._common import (
-    UsageError,
     add_option,
     add_threads_option,
     cell_names,
     positive_float,
     positive_int,
+    seed_int,
 )
 
 INITS = ("uniform", "orthogonal")
@@ -78,7 +78,7 @@ def add_recipe_options(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
         type=positive_int,
         metavar="N",
     )
-    add_option(run, "--seed", recipe, "random seed", type=int, metavar="N")
+    add_option(run, "--seed", recipe, "random seed", type=seed_int, metavar="N")
     add_threads_option(run)
 
 
@@ -115,4 +115,4 @@ def train_with_progress(model, batches, loss_fn, config: FitConfig, evaluate, de
         try:
             return fit(model, batches, loss_fn, config, evaluate=evaluate, callback=on_step)
         except TrainingDiverged as err:
-            raise UsageError(f"{err}; try a smaller --lr or --clip") from None
+            raise TrainingDiverged(f"{err}; try a smaller --lr or --clip") from None

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, check_writable_file, positive_int, threads_count
 
 
 def _list(text: str) -> list[str]:
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--repeats", type=positive_int, default=5, help="timed runs per implementation"
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=None, help="torch threads (default: torch's)"
+        "--threads", type=threads_count, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the rows to this new JSON file"
@@ -100,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     cells = _choices("--cells", args.cells, tuple(bench.CELLS))
     impls = _choices("--impls", args.impls, bench.IMPLS)
     modes = _choices("--modes", args.modes, bench.MODES)
-    if args.json is not None and args.json.exists():
+    if args.json is not None and (args.json.exists() or args.json.is_symlink()):
         raise UsageError(f"--json {args.json} already exists; choose a new file")
+    if args.json is not None:
+        check_writable_file(args.json, "--json")
     if "fused" in impls and not kernels.available():
         raise UsageError("the fused kernels could not be built here; drop 'fused' from --impls")
     if args.threads is not None:

@@ -26,6 +26,7 @@ from ._common import (
     non_negative_int,
     positive_float,
     positive_int,
+    seed_int,
 )
 
 SCALE = 0.2  # standard deviation of the scaled series
@@ -120,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     net.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="seed of the reservoir and of the Mackey-Glass history (default: 0)",

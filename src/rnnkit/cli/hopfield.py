@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError, add_out_option, float_in, new_run_dir, positive_int
+from ._common import UsageError, add_out_option, float_in, new_run_dir, positive_int, seed_int
 
 RULES = ("hebbian", "storkey", "pseudoinverse")
 MODES = ("async", "sync")
@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     capacity.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="random seed of patterns and probes (default: 0)",
@@ -149,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="random seed of patterns and probes (default: 0)",

@@ -85,7 +85,9 @@ def make_problem(task: str, length: int, seed: int) -> Problem:
 
     from ..data import synthetic as syn
 
-    held_out_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    held_out_gen = torch.Generator().manual_seed(
+        (seed + 1_000_003) % 2**63
+    )  # any accepted seed stays an int64
     if task == "adding":
         if length < 2:
             raise UsageError(f"--length must be at least 2 for the adding problem, got {length}")

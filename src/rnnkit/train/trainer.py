@@ -165,7 +165,10 @@ class Trainer:
     # -- state -------------------------------------------------------------------------------
 
     def resume(self) -> int:
-        """Continue from the last checkpoint; drop metrics logged after it. Returns its step."""
+        """Continue from the last checkpoint; drop metrics logged after it. Returns its step.
+
+        Everything (checkpoint, metrics) is checked before a byte of the run changes."""
+        metrics.check_metrics(self.run_dir / metrics.METRICS)
         like = self.model.init_state(self.config.batch_size)
         step, carry, info = ckpt.load_checkpoint(
             self.run_dir, model=self.model, optimizer=self.optimizer, carry_like=like

@@ -101,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        lock = getattr(args, "lock", None)  # a run directory's lock (rnnkit.train.lock)
+        if lock is not None:
+            lock.close()
 
 
 __all__ = ["UsageError", "build_parser", "main"]

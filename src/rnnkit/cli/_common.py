@@ -95,6 +95,22 @@ def check_memory(what: str, nbytes: float, flag: str) -> None:
         )
 
 
+def rnn_bytes(
+    *, hidden: int, layers: int, inputs: int, outputs: int, batch: int, steps: int
+) -> float:
+    """A generous estimate of the memory of training a gated recurrent network (float32): the
+    weights with their gradients and two AdamW moments, and the activations BPTT keeps
+    (four gates and two states per unit, step and example), logits included.
+
+    Example:
+        >>> rnn_bytes(hidden=10, layers=1, inputs=1, outputs=1, batch=1, steps=1) > 0
+        True
+    """
+    weights = layers * 4 * hidden * (2 * hidden + 2) + inputs * 4 * hidden + hidden * outputs
+    activations = batch * steps * (layers * 8 * hidden + 3 * outputs)
+    return 4.0 * (4 * weights + 2 * activations)
+
+
 def _memory_bytes() -> float:
     try:
         return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

@@ -20,6 +20,7 @@ from pathlib import Path
 from ._common import (
     UsageError,
     add_out_option,
+    check_memory,
     csv_column,
     float_in,
     new_run_dir,
@@ -168,6 +169,8 @@ def run_esn(args: argparse.Namespace) -> int:
     from ..viz.esn import plot_esn_prediction
 
     run_dir = new_run_dir(args.out, "esn")
+    # The reservoir matrix, its copies while scaled to the spectral radius, and the states.
+    check_memory("this reservoir", 8.0 * args.units * (4 * args.units + 4000), "--units")
     png, numbers = run_dir / "esn.png", run_dir / "esn.json"
     values, source, train, free = _series(args)
     washout = args.washout if args.washout is not None else min(1000, train // 3)

@@ -18,11 +18,13 @@ from ._common import (
     add_threads_option,
     apply_threads,
     cell_names,
+    check_memory,
     default_of,
     new_run_dir,
     positive_float,
     positive_int,
     probability,
+    rnn_bytes,
     seed_int,
     show,
 )
@@ -135,10 +137,20 @@ def _fresh_configs(args: argparse.Namespace):
         if model.setdefault("embed_size", hidden) != hidden:
             raise UsageError(f"--embed must equal --hidden ({hidden}) with --tie-weights")
     try:
-        ModelConfig(vocab_size=1, **model)  # check the options before reading any text
-        return model, TrainConfig(**_given(args, TRAIN_FIELDS))
+        config = ModelConfig(vocab_size=1, **model)  # check the options before reading any text
+        train = TrainConfig(**_given(args, TRAIN_FIELDS))
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from None
+    size = rnn_bytes(
+        hidden=config.hidden_size,
+        layers=config.num_layers,
+        inputs=config.embed_size,
+        outputs=256,  # a typical vocabulary; the text is not read yet
+        batch=train.batch_size,
+        steps=train.seq_len,
+    )
+    check_memory("training this model", size, "--hidden/--layers/--embed/--batch-size/--seq-len")
+    return model, train
 
 
 def _resumed_config(args: argparse.Namespace, train):

@@ -136,10 +136,8 @@ def read_text(path: str | os.PathLike | None = None) -> Corpus:
             except ValueError:  # a .pyc, an image: a folder of sources holds such files
                 skipped += 1
         if not parts:
-            raise ValueError(
-                f"text folder {path} must hold UTF-8 text files, got none "
-                f"({skipped} other entries skipped)"
-            )
+            others = f", {skipped} other entries skipped" if skipped else ""
+            raise ValueError(f"text folder {path} must hold UTF-8 text files, got no files{others}")
         text = "\n\n".join(parts)
     elif path.exists():
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end

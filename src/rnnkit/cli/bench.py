@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         payload: dict[str, Any] = {"sgemm_gflops": sgemm, "threads": torch.get_num_threads()}
         payload["rows"] = [row.as_dict() for row in rows]
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

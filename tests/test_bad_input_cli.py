@@ -182,27 +182,13 @@ def test_a_missing_run_is_one_line(command, tmp_path, run_dir, capsys):
     refused(capsys, run_dir, argv, "no-run")
 
 
-def test_unexpected_errors_are_one_line_with_a_debug_hint(monkeypatch, run_dir, capsys):
-    from rnnkit.cli import sample
-
-    def broken(args):
-        raise RuntimeError("something\nunforeseen")
-
-    monkeypatch.setattr(sample, "run_generate", broken)
-    code, err = run_cli(capsys, ["generate", str(run_dir)])
-    if code == 0:  # the parser kept the function it was built with
-        pytest.skip("run function bound at registration")
-    assert code == 1
-    assert_one_line(err, "RuntimeError", "something unforeseen", "--debug")
-
-
-def test_debug_shows_the_traceback(monkeypatch, tmp_path):
+def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
     import argparse
 
     import rnnkit.cli as cli
 
     def boom(args: argparse.Namespace) -> int:
-        raise RuntimeError("boom")
+        raise RuntimeError("boom,\nunforeseen")
 
     real = cli.build_parser
 
@@ -215,7 +201,9 @@ def test_debug_shows_the_traceback(monkeypatch, tmp_path):
         return parser
 
     monkeypatch.setattr(cli, "build_parser", patched)
-    assert cli.main(["bench"]) == 1
+    code, err = run_cli(capsys, ["bench"])
+    assert code == 1
+    assert_one_line(err, "RuntimeError: boom, unforeseen", "run with --debug for the traceback")
     with pytest.raises(RuntimeError, match="boom"):
         cli.main(["--debug", "bench"])
 

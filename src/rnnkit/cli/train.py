@@ -284,28 +284,31 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     threads = apply_threads(args)
+    torch.manual_seed(run.train.seed)
+    model = CharLanguageModel(run.model)
+    try:
+        trainer = Trainer(model, run.train, train_ids, val_ids, run_dir)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.resume is not None:  # checked in full before anything is printed or changed
+        _resume(trainer, run_dir)
+    else:
+        _claim_new_run_dir(args, run_dir)
     print(
         f"preparing on {threads} thread{'s' if threads > 1 else ''}: the model (the first run on "
         "a machine compiles the fused kernels, about a minute) and zlib/lzma yardsticks",
         file=sys.stderr,
         flush=True,
     )
-    torch.manual_seed(run.train.seed)
-    model = CharLanguageModel(run.model)
     with torch.no_grad():  # builds the fused kernels (once per machine) before the clock starts
         model.eval()(torch.zeros(1, 1, dtype=torch.long))  # eval: no dropout, the RNG is untouched
         model.train()
     # Compressors' ratios on the whole text as yardsticks; lzma is slow on very large texts.
     reference = compression_bits(corpus.text) if len(corpus.text) <= 4_000_000 else {}
-    try:
-        trainer = Trainer(model, run.train, train_ids, val_ids, run_dir, reference=reference)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    trainer.reference = reference
+    trainer.restart_clock()  # the preparation is not training time
     if args.resume is not None:
-        _resume(trainer, run_dir)
         print(f"resuming {run_dir} at step {trainer.step}", file=sys.stderr)
-    if args.resume is None:
-        _claim_new_run_dir(args, run_dir)
     write_run_config(run_dir, run)  # a resumed run records its new --steps/--minutes/...
     print(
         f"training a {run.model.num_layers}-layer {run.model.cell} ({run.model.hidden_size} "

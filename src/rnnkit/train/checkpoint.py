@@ -319,7 +319,7 @@ def load_checkpoint(
     info = read_json(folder / "trainer.json", "trainer state")
     if info.get("step") != step:
         raise CheckpointError(
-            f"trainer state {folder / 'trainer.json'} is for step {info.get('step')}, "
+            f"trainer state {folder / 'trainer.json'} is for step {info.get('step')!r}, "
             f"the pointer says {step}"
         )
     tensors = _read_tensors(folder / "trainer.safetensors", "trainer state")

@@ -181,6 +181,10 @@ class Trainer:
             stale.unlink(missing_ok=True)
         return step
 
+    def restart_clock(self) -> None:
+        """Count training time from now (what came before, e.g. compiling, is not training)."""
+        self._t0 = time.perf_counter()
+
     @property
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._t0

@@ -338,7 +338,7 @@ def test_readout_options_change_the_features():
     [
         ({"spectral_radius": 0.0}, "spectral_radius must be a finite number > 0, got 0.0"),
         ({"spectral_radius": -1.0}, "spectral_radius"),
-        ({"ridge": -1e-3}, "ridge must be >= 0"),
+        ({"ridge": -1e-3}, "ridge must be a finite number >= 0"),
         ({"leak_rate": 0.0}, r"leak_rate must be in \(0, 1\]"),
         ({"leak_rate": 1.5}, "leak_rate"),
         ({"density": 0.0}, "density"),

@@ -25,8 +25,9 @@ def non_negative_float(name: str, value: object, *, upper: float | None = None) 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
-    if not value >= 0.0 or (upper is not None and value > upper):
-        bound = f"in [0, {upper}]" if upper is not None else ">= 0"
+    # NaN fails the first test and infinity the second: no option here means anything there.
+    if not value >= 0.0 or value == float("inf") or (upper is not None and value > upper):
+        bound = f"in [0, {upper}]" if upper is not None else "a finite number >= 0"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return value
 

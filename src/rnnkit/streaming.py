@@ -108,9 +108,17 @@ class Stream:
                 layer.cell.init_state(B, device=x.device, dtype=x.dtype) for layer in self.layers
             )
         elif self._checked_batch != B:  # a given state, or a new batch size: check it once
-            states = tuple(
-                layer.cell.check_state(s, B) for layer, s in zip(self.layers, self._states)
-            )
+            try:
+                states = tuple(
+                    layer.cell.check_state(s, B) for layer, s in zip(self.layers, self._states)
+                )
+            except ValueError as err:
+                if self._checked_batch is None:  # a state given to reset(): its own message
+                    raise
+                raise ValueError(
+                    f"x must have the batch size of the stream's state, {self._checked_batch}, "
+                    f"got {B}; call reset() to start a stream of another batch size ({err})"
+                ) from None
         else:
             states = self._states
         new_states = []

@@ -171,8 +171,10 @@ class EchoStateNetwork(nn.Module):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item())
-        elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise TypeError(f"seed must be a non-negative int or None, got {seed!r}")
+        elif isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int in 0..2**63-1 or None, got {seed!r}")
+        elif not 0 <= seed <= 2**63 - 1:  # what torch's generators take
+            raise ValueError(f"seed must be an int in 0..2**63-1 or None, got {seed}")
         self.config = ESNConfig(
             input_size,
             reservoir_size,

@@ -1,9 +1,12 @@
 """The ``rnnkit`` command: one subcommand module per job, registered below.
 
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its parser and
-sets ``run=function(args) -> int``. A command reports bad input by raising
-:class:`~rnnkit.cli._common.UsageError`: ``main`` prints its message, without a traceback, and
-exits with code 2; argparse's own errors (an invalid choice, a bad number) are one line too.
+sets ``run=function(args) -> int``. Every way a command ends badly is one line on stderr:
+
+- bad input (:class:`~rnnkit.cli._common.UsageError`, argparse's own errors): exit code 2;
+- a training run that diverged (:class:`~rnnkit.train.TrainingDiverged`): exit code 1;
+- anything unexpected: exit code 1 and a hint to rerun with ``--debug``, which shows the
+  traceback instead.
 """
 
 from __future__ import annotations
@@ -56,23 +59,54 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"rnnkit {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..train import TrainingDiverged
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    name = f"rnnkit {args.command}"
     try:
         return int(args.run(args) or 0)
     except UsageError as err:
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        print(f"{name}: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:  # commands add what is kept and what to try to the message
+        print(f"{name}: error: {_one_line(str(err))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"{name}: error: out of memory; choose smaller sizes", file=sys.stderr)
+        return 1
+    except Exception as err:  # the one line the user sees; --debug shows where it came from
+        if args.debug:
+            raise
+        print(
+            f"{name}: error: {type(err).__name__}: {_one_line(str(err))} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        lock = getattr(args, "lock", None)  # a run directory's lock (rnnkit.train.lock)
+        if lock is not None:
+            lock.close()
 
 
 __all__ = ["UsageError", "build_parser", "main"]

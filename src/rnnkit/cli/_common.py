@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,88 @@ def positive_float(text: str) -> float:
     if not 0.0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes any int64 and numpy's SeedSequence any int >= 0
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an int in 0..2**63-1 (what torch's and numpy's generators take).
+
+    Example:
+        >>> seed_int("7")
+        7
+        >>> seed_int("-1")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: expected an integer in 0..9223372036854775807, got -1
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in 0..{SEED_MAX}, got {text!r}"
+        ) from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..{SEED_MAX}, got {value}")
+    return value
+
+
+def max_threads() -> int:
+    """The most ``--threads`` accepts: four per core (more only adds waiting, and torch's
+    thread pool crashes when asked for tens of thousands)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def threads_count(text: str) -> int:
+    """argparse type: a thread count in 1..:func:`max_threads`."""
+    value = positive_int(text)
+    if value > max_threads():
+        raise argparse.ArgumentTypeError(
+            f"expected at most {max_threads()} (4 per core of {os.cpu_count()}), got {value}"
+        )
+    return value
+
+
+def check_memory(what: str, nbytes: float, flag: str) -> None:
+    """Refuse (UsageError) a request whose estimate ``nbytes`` exceeds the machine's memory,
+    before anything is allocated; ``flag`` names the options to make smaller."""
+    total = _memory_bytes()
+    if nbytes > total:
+        raise UsageError(
+            f"{flag}: {what} needs about {_size(nbytes)}, more than this machine's memory "
+            f"({_size(total)}); choose smaller sizes"
+        )
+
+
+def rnn_bytes(
+    *, hidden: int, layers: int, inputs: int, outputs: int, batch: int, steps: int
+) -> float:
+    """A generous estimate of the memory of training a gated recurrent network (float32): the
+    weights with their gradients and two AdamW moments, and the activations BPTT keeps
+    (four gates and two states per unit, step and example), logits included.
+
+    Example:
+        >>> rnn_bytes(hidden=10, layers=1, inputs=1, outputs=1, batch=1, steps=1) > 0
+        True
+    """
+    weights = layers * 4 * hidden * (2 * hidden + 2) + inputs * 4 * hidden + hidden * outputs
+    activations = batch * steps * (layers * 8 * hidden + 3 * outputs)
+    return 4.0 * (4 * weights + 2 * activations)
+
+
+def _memory_bytes() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return float("inf")
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if nbytes < 1024 or unit == "PB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
 
 
 def non_negative_int(text: str) -> int:
@@ -130,9 +213,12 @@ def add_threads_option(parser: argparse.ArgumentParser | Any) -> None:
     """``--threads N``: CPU threads for torch (see :func:`default_threads`)."""
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=threads_count,
         metavar="N",
-        help="CPU threads for torch (default: the cores idle at the start, at least 1)",
+        help=(
+            f"CPU threads for torch, at most {max_threads()} (default: the cores idle at the "
+            "start, at least 1)"
+        ),
     )
 
 
@@ -167,11 +253,56 @@ def new_run_dir(out: str | None, command: str, hint: str = "") -> Path:
         PosixPath('runs')
     """
     run_dir = Path(out or time.strftime(f"runs/{command}-%Y%m%d-%H%M%S"))
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    # A lone lock file is what a run killed before it wrote anything leaves.
+    if run_dir.exists() and (
+        not run_dir.is_dir() or any(p.name != ".lock" for p in run_dir.iterdir())
+    ):
         raise UsageError(
             f"--out {run_dir} already exists and is not empty; choose a new directory{hint}"
         )
+    check_writable_dir(run_dir, "--out")
     return run_dir
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Refuse (UsageError) a directory that could not be created or written, before any work:
+    a dangling symlink, a file on the way, a place without write permission.
+
+    Example:
+        >>> import tempfile
+        >>> check_writable_dir(Path(tempfile.mkdtemp()) / "new" / "run", "--out")
+        >>> a_file = tempfile.mkstemp()[1]
+        >>> check_writable_dir(Path(a_file) / "run", "--out")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnnkit.cli._common.UsageError: --out ... must be a directory ..., got a file ... on the way
+    """
+    expect = f"{flag} {path} must be a directory that can be created and written"
+    if path.is_symlink() and not path.exists():
+        raise UsageError(f"{expect}, got a symlink to a missing {os.readlink(path)}")
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():
+            raise UsageError(f"{expect}, got a dangling symlink {probe} on the way")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{expect}, got a file {probe} on the way")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{expect}, got {probe} without write permission")
+
+
+def check_writable_file(path: Path, flag: str) -> None:
+    """Like :func:`check_writable_dir` for an output file: its folder must be writable and the
+    file itself, if it exists, must not be a directory."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} must be a file that can be written, got a directory")
+    if path.is_symlink() and not path.exists():
+        raise UsageError(
+            f"{flag} {path} must be a file that can be written, got a dangling symlink"
+        )
+    check_writable_dir(path.parent if str(path.parent) else Path("."), flag)
 
 
 def default_of(source: Any, name: str) -> Any:

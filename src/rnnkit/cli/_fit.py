@@ -9,12 +9,14 @@ from typing import Any
 
 from ..train.supervised import FitConfig
 from ._common import (
-    UsageError,
     add_option,
     add_threads_option,
     cell_names,
+    check_memory,
     positive_float,
     positive_int,
+    rnn_bytes,
+    seed_int,
 )
 
 INITS = ("uniform", "orthogonal")
@@ -78,7 +80,7 @@ def add_recipe_options(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
         type=positive_int,
         metavar="N",
     )
-    add_option(run, "--seed", recipe, "random seed", type=int, metavar="N")
+    add_option(run, "--seed", recipe, "random seed", type=seed_int, metavar="N")
     add_threads_option(run)
 
 
@@ -95,6 +97,20 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
         eval_every=args.eval_every,
         max_seconds=None if args.minutes is None else 60.0 * args.minutes,
     )
+
+
+def check_fit_memory(args: argparse.Namespace, inputs: int, outputs: int, steps: int, flag: str):
+    """Refuse a model and batch (``--hidden``, ``--layers``, ``--batch-size`` and the sequence
+    length ``steps`` from ``flag``) that need more memory than the machine has."""
+    size = rnn_bytes(
+        hidden=args.hidden,
+        layers=args.layers,
+        inputs=inputs,
+        outputs=outputs,
+        batch=max(args.batch_size, 1000),  # the held-out sets are up to 1000 sequences
+        steps=steps,
+    )
+    check_memory("training this model", size, f"--hidden/--layers/--batch-size/{flag}")
 
 
 def train_with_progress(model, batches, loss_fn, config: FitConfig, evaluate, desc: str):
@@ -115,4 +131,4 @@ def train_with_progress(model, batches, loss_fn, config: FitConfig, evaluate, de
         try:
             return fit(model, batches, loss_fn, config, evaluate=evaluate, callback=on_step)
         except TrainingDiverged as err:
-            raise UsageError(f"{err}; try a smaller --lr or --clip") from None
+            raise TrainingDiverged(f"{err}; try a smaller --lr or --clip") from None

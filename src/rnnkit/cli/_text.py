@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+
 from ._common import UsageError
 
 
 def load_corpus(path: str | None):
-    """The text of ``--text`` (None: the built-in corpus); bad files are one-line UsageErrors."""
+    """The text of ``--text`` (None: the built-in corpus); bad files are one-line UsageErrors.
+
+    The path is made absolute, so a run records where its corpus is from any working folder."""
+    from pathlib import Path
+
     from ..data.text import read_text
 
     try:
-        return read_text(path)
+        corpus = read_text(None if path is None else Path(path).absolute())
     except (OSError, ValueError) as err:
         raise UsageError(str(err)) from None
+    if corpus.skipped:
+        print(
+            f"--text {path}: skipped {corpus.skipped} non-text files (binary, not UTF-8, "
+            "special files or repeats through symlinks)",
+            file=sys.stderr,
+        )
+    return corpus
 
 
 def corpus_of_run(run):

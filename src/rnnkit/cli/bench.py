@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import UsageError, positive_int
+from ._common import UsageError, check_writable_file, positive_int, threads_count
 
 
 def _list(text: str) -> list[str]:
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=threads_count,
         default=None,
         help="threads of torch and of the kernels (default: torch's default, usually one per core)",
     )
@@ -133,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     cells = _choices("--cells", args.cells, tuple(bench.CELLS))
     impls = _choices("--impls", args.impls, bench.IMPLS)
     modes = _choices("--modes", args.modes, bench.MODES)
-    if args.json is not None and args.json.exists():
+    if args.json is not None and (args.json.exists() or args.json.is_symlink()):
         raise UsageError(f"--json {args.json} already exists; choose a new file")
+    if args.json is not None:
+        check_writable_file(args.json, "--json")
     if "fused" in impls and not kernels.available():
         raise UsageError("the fused kernels could not be built here; drop 'fused' from --impls")
     if args.threads is not None:
@@ -164,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             "threads": torch.get_num_threads(),
         }
         payload["rows"] = [row.as_dict() for row in rows]
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

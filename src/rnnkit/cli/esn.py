@@ -20,12 +20,14 @@ from pathlib import Path
 from ._common import (
     UsageError,
     add_out_option,
+    check_memory,
     csv_column,
     float_in,
     new_run_dir,
     non_negative_int,
     positive_float,
     positive_int,
+    seed_int,
 )
 
 SCALE = 0.2  # standard deviation of the scaled series
@@ -120,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     net.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="seed of the reservoir and of the Mackey-Glass history (default: 0)",
@@ -167,6 +169,8 @@ def run_esn(args: argparse.Namespace) -> int:
     from ..viz.esn import plot_esn_prediction
 
     run_dir = new_run_dir(args.out, "esn")
+    # The reservoir matrix, its copies while scaled to the spectral radius, and the states.
+    check_memory("this reservoir", 8.0 * args.units * (4 * args.units + 4000), "--units")
     png, numbers = run_dir / "esn.png", run_dir / "esn.json"
     values, source, train, free = _series(args)
     washout = args.washout if args.washout is not None else min(1000, train // 3)

@@ -24,7 +24,14 @@ from ._common import (
     new_run_dir,
     positive_int,
 )
-from ._fit import Recipe, add_recipe_options, cell_options, fit_config, train_with_progress
+from ._fit import (
+    Recipe,
+    add_recipe_options,
+    cell_options,
+    check_fit_memory,
+    fit_config,
+    train_with_progress,
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     from ..models.forecaster import Forecaster, ForecasterConfig
 
     run_dir = new_run_dir(args.out, "forecast")
+    check_fit_memory(args, inputs=1, outputs=1, steps=args.window, flag="--window")
     series, source = _load_series(args)
     n_train = _train_length(series.shape[0], args)
     apply_threads(args)

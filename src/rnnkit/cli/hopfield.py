@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError, add_out_option, float_in, new_run_dir, positive_int
+from ._common import (
+    UsageError,
+    add_out_option,
+    check_memory,
+    float_in,
+    new_run_dir,
+    positive_int,
+    seed_int,
+)
 
 RULES = ("hebbian", "storkey", "pseudoinverse")
 MODES = ("async", "sync")
@@ -103,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     capacity.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="random seed of patterns and probes (default: 0)",
@@ -149,7 +157,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument(
         "--seed",
-        type=int,
+        type=seed_int,
         default=0,
         metavar="S",
         help="random seed of patterns and probes (default: 0)",
@@ -171,6 +179,8 @@ def run_capacity(args: argparse.Namespace) -> int:
     from ..viz.hopfield import plot_capacity
 
     run_dir = new_run_dir(args.out, "hopfield-capacity")
+    # The weights (float64) and their pseudoinverse or Storkey work copies.
+    check_memory("this network", 8.0 * 4 * args.units**2, "--units")
     out, json_path = run_dir / "capacity.png", run_dir / "capacity.json"
     options = {} if args.loads is None else {"loads": args.loads}
     try:

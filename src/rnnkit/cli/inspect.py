@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import UsageError, non_negative_int, positive_float, positive_int
+from ._common import UsageError, non_negative_int, positive_float, positive_int, seed_int
 
 #: |r| from which a unit counts as tracking a feature.
 INTERPRETABLE = 0.5
@@ -74,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="of the --esn reservoir (default: 0.9)",
     )
     classic.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="seed of the classic networks (default: 0)"
+        "--seed",
+        type=seed_int,
+        default=0,
+        metavar="S",
+        help="seed of the networks and inputs (default: 0)",
     )
     parser.set_defaults(run=run_inspect)
 

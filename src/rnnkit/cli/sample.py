@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError, positive_float, positive_int
+from ._common import UsageError, check_memory, positive_float, positive_int, seed_int
 from ._text import corpus_of_run, load_corpus, load_run
 
 
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sampling temperature, lower is safer (default: 0.8)",
     )
     generate.add_argument(
-        "--seed", type=int, metavar="N", help="seed for a repeatable sample (default: random)"
+        "--seed", type=seed_int, metavar="N", help="seed for a repeatable sample (default: random)"
     )
     generate.set_defaults(run=run_generate)
 
@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     import torch
 
+    check_memory("the sample", 8.0 * args.length, "--length")
     model, run = load_run(args.run_dir)
     if not args.prompt:
         raise UsageError("--prompt must have at least one character, got ''")

@@ -16,7 +16,14 @@ from typing import Any
 
 from ..train.supervised import FitConfig
 from ._common import UsageError, add_option, apply_threads, positive_int
-from ._fit import Recipe, add_recipe_options, cell_options, fit_config, train_with_progress
+from ._fit import (
+    Recipe,
+    add_recipe_options,
+    cell_options,
+    check_fit_memory,
+    fit_config,
+    train_with_progress,
+)
 
 TASKS = ("adding", "copy")
 
@@ -85,7 +92,9 @@ def make_problem(task: str, length: int, seed: int) -> Problem:
 
     from ..data import synthetic as syn
 
-    held_out_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    held_out_gen = torch.Generator().manual_seed(
+        (seed + 1_000_003) % 2**63
+    )  # any accepted seed stays an int64
     if task == "adding":
         if length < 2:
             raise UsageError(f"--length must be at least 2 for the adding problem, got {length}")
@@ -122,6 +131,7 @@ def run_task(args: argparse.Namespace) -> int:
 
     from ..layers import RNN
 
+    check_fit_memory(args, inputs=10, outputs=10, steps=args.length + 20, flag="--length")
     problem = make_problem(args.task, args.length, args.seed)
     apply_threads(args)
     torch.manual_seed(args.seed)

@@ -18,11 +18,14 @@ from ._common import (
     add_threads_option,
     apply_threads,
     cell_names,
+    check_memory,
     default_of,
     new_run_dir,
     positive_float,
     positive_int,
     probability,
+    rnn_bytes,
+    seed_int,
     show,
 )
 from ._text import corpus_of_run, load_corpus
@@ -97,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     option(run, "--batch-size", TrainConfig, "parallel streams", "batch_size", **ints)
     option(run, "--seq-len", TrainConfig, "characters per BPTT chunk", "seq_len", **ints)
     option(run, "--lr", TrainConfig, "peak AdamW learning rate", "lr", type=positive_float)
-    option(run, "--seed", TrainConfig, "random seed", "seed", type=int, metavar="N")
+    option(run, "--seed", TrainConfig, "random seed", "seed", type=seed_int, metavar="N")
     every = "steps between"
     option(
         run,
@@ -134,10 +137,20 @@ def _fresh_configs(args: argparse.Namespace):
         if model.setdefault("embed_size", hidden) != hidden:
             raise UsageError(f"--embed must equal --hidden ({hidden}) with --tie-weights")
     try:
-        ModelConfig(vocab_size=1, **model)  # check the options before reading any text
-        return model, TrainConfig(**_given(args, TRAIN_FIELDS))
+        config = ModelConfig(vocab_size=1, **model)  # check the options before reading any text
+        train = TrainConfig(**_given(args, TRAIN_FIELDS))
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from None
+    size = rnn_bytes(
+        hidden=config.hidden_size,
+        layers=config.num_layers,
+        inputs=config.embed_size,
+        outputs=256,  # a typical vocabulary; the text is not read yet
+        batch=train.batch_size,
+        steps=train.seq_len,
+    )
+    check_memory("training this model", size, "--hidden/--layers/--embed/--batch-size/--seq-len")
+    return model, train
 
 
 def _resumed_config(args: argparse.Namespace, train):
@@ -165,12 +178,15 @@ def _open_run(args: argparse.Namespace):
     from ..data.text import Vocabulary
     from ..models.language_model import ModelConfig
     from ..train import CheckpointError, RunFiles, read_run_config
+    from ..train.lock import lock_run_dir
 
     if args.resume is not None:
         try:
+            if Path(args.resume).is_dir():  # one writer at a time; held until the process ends
+                args.lock = lock_run_dir(args.resume)
             run = read_run_config(args.resume)
-        except CheckpointError as err:
-            raise UsageError(str(err)) from None
+        except (CheckpointError, OSError) as err:
+            raise UsageError(f"--resume: {err}") from None
         run.train = _resumed_config(args, run.train)
         return args.resume, run, corpus_of_run(run)
     model_options, train_config = _fresh_configs(args)
@@ -191,17 +207,40 @@ def _resume(trainer, run_dir) -> None:
     from ..train import CheckpointError, metrics
     from ..train import checkpoint as ckpt
 
-    if (run_dir / ckpt.POINTER).exists():
-        try:
+    try:
+        found = ckpt.find_checkpoint(run_dir)
+        if found is not None:
             trainer.resume()
-        except CheckpointError as err:
-            raise UsageError(str(err)) from None
-    else:  # killed before its first checkpoint: the same seed starts it again identically
-        metrics.truncate_metrics(run_dir / metrics.METRICS, 0)
+        elif (run_dir / ckpt.POINTER).exists() or any(run_dir.glob("checkpoints/step-*")):
+            raise CheckpointError(
+                f"the checkpoints of {run_dir} are missing or incomplete (the pointer "
+                f"{ckpt.POINTER} names none that is whole); nothing was changed"
+            )
+        else:  # killed before its first checkpoint: the same seed starts it again identically
+            metrics.check_metrics(run_dir / metrics.METRICS)
+            metrics.truncate_metrics(run_dir / metrics.METRICS, 0)
+    except CheckpointError as err:
+        raise UsageError(f"--resume: {err}") from None
     if trainer.done():
         raise UsageError(
             f"run {run_dir} already finished at step {trainer.step}; give a larger --steps "
             "or --minutes to train it further"
+        )
+
+
+def _claim_new_run_dir(args: argparse.Namespace, run_dir: Path) -> None:
+    """Create and lock the new run directory; refuse it if another run got there first."""
+    from ..train import CheckpointError
+    from ..train.lock import LOCK, lock_run_dir
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        args.lock = lock_run_dir(run_dir)  # held until the process ends
+    except (CheckpointError, OSError) as err:
+        raise UsageError(f"--out: {err}") from None
+    if any(p.name != LOCK for p in run_dir.iterdir()):
+        raise UsageError(
+            f"--out {run_dir} was filled by another run meanwhile; choose a new directory"
         )
 
 
@@ -245,27 +284,31 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     threads = apply_threads(args)
+    torch.manual_seed(run.train.seed)
+    model = CharLanguageModel(run.model)
+    try:
+        trainer = Trainer(model, run.train, train_ids, val_ids, run_dir)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.resume is not None:  # checked in full before anything is printed or changed
+        _resume(trainer, run_dir)
+    else:
+        _claim_new_run_dir(args, run_dir)
     print(
         f"preparing on {threads} thread{'s' if threads > 1 else ''}: the model (the first run on "
         "a machine compiles the fused kernels, about a minute) and zlib/lzma yardsticks",
         file=sys.stderr,
         flush=True,
     )
-    torch.manual_seed(run.train.seed)
-    model = CharLanguageModel(run.model)
     with torch.no_grad():  # builds the fused kernels (once per machine) before the clock starts
         model.eval()(torch.zeros(1, 1, dtype=torch.long))  # eval: no dropout, the RNG is untouched
         model.train()
     # Compressors' ratios on the whole text as yardsticks; lzma is slow on very large texts.
     reference = compression_bits(corpus.text) if len(corpus.text) <= 4_000_000 else {}
-    try:
-        trainer = Trainer(model, run.train, train_ids, val_ids, run_dir, reference=reference)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    trainer.reference = reference
+    trainer.restart_clock()  # the preparation is not training time
     if args.resume is not None:
-        _resume(trainer, run_dir)
         print(f"resuming {run_dir} at step {trainer.step}", file=sys.stderr)
-    run_dir.mkdir(parents=True, exist_ok=True)
     write_run_config(run_dir, run)  # a resumed run records its new --steps/--minutes/...
     print(
         f"training a {run.model.num_layers}-layer {run.model.cell} ({run.model.hidden_size} "
@@ -285,12 +328,10 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         with bar:
             summary = trainer.run()
-    except TrainingDiverged as err:
-        print(
-            f"rnnkit train: {err}; the last checkpoint in {run_dir} is kept. Try a smaller --lr.",
-            file=sys.stderr,
-        )
-        return 1
+    except TrainingDiverged as err:  # main prints it like every command's divergence
+        raise TrainingDiverged(
+            f"{err}; the last checkpoint in {run_dir} is kept; try a smaller --lr"
+        ) from None
     yardsticks = ", ".join(f"{name} {bits:.3f}" for name, bits in reference.items())
     print(
         f"done: step {summary['step']}, held-out {summary['val_bits_per_char']:.3f} bits/char "

@@ -12,9 +12,11 @@ to start the next one with (the trainer carries it over, detached from the graph
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import lzma
 import os
+import stat
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,11 +38,13 @@ class Corpus:
         text: the characters.
         source: ``"pydoc_data.topics"`` or the path that was read.
         sha256: hex digest of the UTF-8 text; a resumed run checks that its corpus did not change.
+        skipped: entries of a folder left out (non-text files, FIFOs, devices, repeats).
     """
 
     text: str
     source: str
     sha256: str
+    skipped: int = 0
 
 
 def _corpus(text: str, source: str) -> Corpus:
@@ -72,13 +76,34 @@ def _decode(data: bytes, path: Path) -> str:
         ) from None
 
 
-def _files(folder: Path) -> list[Path]:
-    """Every regular file under ``folder``, hidden ones skipped, in a fixed (sorted) order."""
+def _files(folder: Path) -> tuple[list[Path], int]:
+    """``(files, skipped)``: every regular file under ``folder`` in a fixed (sorted) order, and
+    how many entries were passed over.
+
+    Hidden entries are left out; FIFOs, sockets and devices are skipped unopened (reading a
+    FIFO waits forever); a file reached twice (through symlinks) is read once; symlinked
+    folders are not entered, so a symlink loop cannot recurse.
+    """
     found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    skipped = 0
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
-    return found
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            try:
+                info = path.stat()
+            except OSError:  # a dangling symlink
+                skipped += 1
+                continue
+            if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+                skipped += 1
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            found.append(path)
+    return found, skipped
 
 
 def read_text(path: str | os.PathLike | None = None) -> Corpus:
@@ -101,18 +126,28 @@ def read_text(path: str | os.PathLike | None = None) -> Corpus:
     if path is None:
         return default_corpus()
     path = Path(path)
+    skipped = 0
     if path.is_dir():
-        files = _files(path)
-        if not files:
-            raise ValueError(f"text folder {path} must hold UTF-8 text files, got no files")
-        text = "\n\n".join(_decode(f.read_bytes(), f) for f in files)
+        files, skipped = _files(path)
+        parts = []
+        for file in files:
+            try:
+                parts.append(_decode(file.read_bytes(), file))
+            except ValueError:  # a .pyc, an image: a folder of sources holds such files
+                skipped += 1
+        if not parts:
+            others = f", {skipped} other entries skipped" if skipped else ""
+            raise ValueError(f"text folder {path} must hold UTF-8 text files, got no files{others}")
+        text = "\n\n".join(parts)
     elif path.exists():
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
+            raise ValueError(f"text {path} must be a regular file or a folder, got a special file")
         text = _decode(path.read_bytes(), path)
     else:
         raise FileNotFoundError(f"text {path} must be an existing file or folder, got no such path")
     if not text.strip():
         raise ValueError(f"text {path} must hold some characters, got an empty text")
-    return _corpus(text, str(path))
+    return dataclasses.replace(_corpus(text, str(path)), skipped=skipped)
 
 
 def compression_bits(text: str) -> dict[str, float]:

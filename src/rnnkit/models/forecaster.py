@@ -61,6 +61,9 @@ class ForecasterConfig(JSONConfig):
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("num_layers", self.num_layers)
         _checks.positive_int("horizon", self.horizon)
+        _checks.non_negative_float("dropout", self.dropout, upper=1.0)
+        if self.dropout == 1.0:
+            raise ValueError("dropout must be in [0, 1), got 1.0")
 
 
 class Forecaster(nn.Module):
@@ -150,7 +153,10 @@ class Forecaster(nn.Module):
                 raise ValueError("'model' must be 'Forecaster'")
         except (ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{config_path} is not a forecaster config: {err}") from None
-        model = cls(config)
+        try:
+            model = cls(config)
+        except (ValueError, TypeError) as err:  # e.g. cell options the cell does not take
+            raise ValueError(f"{config_path} is not a usable forecaster config: {err}") from None
         try:
             model.load_state_dict(load_file(str(weights_path)))
         except Exception as err:  # safetensors' own error type, or mismatched tensors

@@ -171,7 +171,10 @@ class CharLanguageModel(nn.Module):
             last = logits[0, -1]  # (V,)
             out = torch.empty(length, dtype=torch.long)
             for i in range(length):
-                probs = F.softmax(last / temperature, dim=-1)
+                scaled = last / temperature
+                if not torch.isfinite(scaled).all():  # a tiny τ overflows: scale from the max
+                    scaled = (last.double() - last.max()) / temperature
+                probs = F.softmax(scaled, dim=-1)
                 out[i] = torch.multinomial(probs, 1, generator=generator)[0]
                 logits, state = self(out[i : i + 1].view(1, 1), state)
                 last = logits[0, -1]

@@ -215,10 +215,85 @@ def save_checkpoint(
         raise
     atomic_write_json(run_dir / POINTER, {"step": step, "path": f"checkpoints/{name}"})
     save_weights(model, run_dir / WEIGHTS, {"step": step})
-    for old in folder.iterdir():
-        if old != final:
+    for old in folder.iterdir():  # older checkpoints and temporaries of a killed writer
+        old_step = _step_of(old)
+        stale = old.name.endswith(".tmp") if old_step is None else old_step < step
+        if old != final and stale:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _step_of(folder: Path) -> int | None:
+    name = folder.name
+    if name.startswith("step-") and name[5:].isdigit():
+        return int(name[5:])
+    return None
+
+
+def find_checkpoint(run_dir: str | os.PathLike) -> tuple[int, Path] | None:
+    """``(step, folder)`` of the checkpoint to resume from, or None if the run has none.
+
+    The pointer ``checkpoint.json`` names it; when the pointer is missing or broken, the
+    newest complete ``checkpoints/step-*`` folder on disk is used instead, so a lost pointer
+    never restarts a run over its checkpoints.
+    """
+    run_dir = Path(run_dir)
+    try:
+        pointer = read_json(run_dir / POINTER, "checkpoint pointer")
+        step, rel = pointer.get("step"), pointer.get("path")
+        if isinstance(step, int) and isinstance(rel, str) and not Path(rel).is_absolute():
+            folder = run_dir / rel
+            if folder.parent == run_dir / "checkpoints" and _complete(folder):
+                return step, folder
+    except CheckpointError:
+        pass
+    found = []
+    if (run_dir / "checkpoints").is_dir():
+        for folder in (run_dir / "checkpoints").iterdir():
+            step = _step_of(folder)
+            if step is not None and _complete(folder):
+                found.append((step, folder))
+    return max(found) if found else None
+
+
+def _complete(folder: Path) -> bool:
+    return all(
+        (folder / name).is_file() for name in (WEIGHTS, "trainer.safetensors", "trainer.json")
+    )
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], info: dict):
+    """Every saved moment tensor has its parameter's shape and every number is a number."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    groups = info["optimizer"]["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        raise ValueError(f"{len(optimizer.param_groups)} parameter groups expected")
+    for group in groups:
+        for key, value in group.items():
+            if key in ("lr", "weight_decay", "eps") and not _finite(value):
+                raise ValueError(f"optimizer {key} must be a finite number, got {value!r}")
+    for name, value in tensors.items():
+        if not name.startswith("optimizer."):
+            continue
+        _, index, key = name.split(".", 2)
+        if not index.isdigit() or int(index) >= len(params):
+            raise ValueError(f"{name} names no parameter")
+        want = () if key == "step" else tuple(params[int(index)].shape)
+        if tuple(value.shape) != want:
+            raise ValueError(f"{name} must have shape {want}, got {tuple(value.shape)}")
+    for index, entry in info["optimizer"].get("scalars", {}).items():
+        for key, value in entry.items():
+            if not _finite(value):
+                raise ValueError(f"optimizer scalar {index}.{key} must be a number, got {value!r}")
+    elapsed = info.get("elapsed_seconds", 0.0)
+    if not _finite(elapsed) or elapsed < 0:
+        raise ValueError(f"elapsed_seconds must be a finite number >= 0, got {elapsed!r}")
+
+
+def _finite(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_checkpoint(
@@ -237,19 +312,27 @@ def load_checkpoint(
         CheckpointError: no checkpoint, or a corrupted or mismatched one.
     """
     run_dir = Path(run_dir)
-    pointer = read_json(run_dir / POINTER, "checkpoint pointer")
-    step, rel = pointer.get("step"), pointer.get("path")
-    if not isinstance(step, int) or not isinstance(rel, str) or Path(rel).is_absolute():
-        raise CheckpointError(f"checkpoint pointer {run_dir / POINTER} is corrupted: {pointer}")
-    folder = run_dir / rel
-    load_weights(model, folder / WEIGHTS)
+    found = find_checkpoint(run_dir)
+    if found is None:
+        raise CheckpointError(f"run {run_dir} has no complete checkpoint to resume from")
+    step, folder = found
     info = read_json(folder / "trainer.json", "trainer state")
     if info.get("step") != step:
         raise CheckpointError(
-            f"trainer state {folder / 'trainer.json'} is for step {info.get('step')}, "
+            f"trainer state {folder / 'trainer.json'} is for step {info.get('step')!r}, "
             f"the pointer says {step}"
         )
     tensors = _read_tensors(folder / "trainer.safetensors", "trainer state")
+    try:  # everything is checked before the model, the optimizer or the RNG change
+        _check_optimizer(optimizer, tensors, info)
+        rng = tensors["rng.torch"]
+        if rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
+            raise ValueError(f"rng.torch must be {tuple(torch.get_rng_state().shape)} uint8")
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointError(
+            f"trainer state in {folder} does not match this run ({err})"
+        ) from None
+    load_weights(model, folder / WEIGHTS)
     try:
         _restore_optimizer(optimizer, tensors, info["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])

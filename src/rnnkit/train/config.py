@@ -82,6 +82,8 @@ class TrainConfig(JSONConfig):
         _checks.non_negative_float("val_fraction", self.val_fraction, upper=0.5)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {self.seed!r}")
+        if not 0 <= self.seed <= 2**63 - 1:  # what torch's generators take
+            raise ValueError(f"seed must be in 0..2**63-1, got {self.seed}")
 
 
 __all__ = ["DEFAULT_MINUTES", "TrainConfig"]

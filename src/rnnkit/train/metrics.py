@@ -32,7 +32,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -40,6 +40,34 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
         if isinstance(record, dict) and isinstance(record.get("step"), int):
             records.append(record)
     return records
+
+
+def check_metrics(path: str | os.PathLike) -> None:
+    """Raise CheckpointError unless every line of ``path`` but a torn last one (a killed
+    writer) is a UTF-8 JSON object with an integer ``step``: what a resume checks before it
+    changes the file."""
+    from .checkpoint import CheckpointError
+
+    path = Path(path)
+    if not path.exists():
+        return
+    lines = path.read_bytes().split(b"\n")
+    torn = len(lines) - 1  # the last piece: empty after a complete line, else torn
+    for number, raw in enumerate(lines, 1):
+        if number - 1 == torn or not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CheckpointError(
+                f"metrics {path} line {number} must be a UTF-8 JSON object, got "
+                f"{raw[:40]!r} ({type(err).__name__})"
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise CheckpointError(
+                f"metrics {path} line {number} must be a JSON object with an integer step, "
+                f"got {raw[:40]!r}"
+            )
 
 
 def append_metrics(path: str | os.PathLike, record: dict) -> None:

@@ -165,7 +165,10 @@ class Trainer:
     # -- state -------------------------------------------------------------------------------
 
     def resume(self) -> int:
-        """Continue from the last checkpoint; drop metrics logged after it. Returns its step."""
+        """Continue from the last checkpoint; drop metrics logged after it. Returns its step.
+
+        Everything (checkpoint, metrics) is checked before a byte of the run changes."""
+        metrics.check_metrics(self.run_dir / metrics.METRICS)
         like = self.model.init_state(self.config.batch_size)
         step, carry, info = ckpt.load_checkpoint(
             self.run_dir, model=self.model, optimizer=self.optimizer, carry_like=like
@@ -177,6 +180,10 @@ class Trainer:
         for stale in self.run_dir.glob(".*.tmp"):  # temporaries of a killed writer
             stale.unlink(missing_ok=True)
         return step
+
+    def restart_clock(self) -> None:
+        """Count training time from now (what came before, e.g. compiling, is not training)."""
+        self._t0 = time.perf_counter()
 
     @property
     def elapsed(self) -> float:

@@ -3,6 +3,11 @@
 With no options: an LSTM on the built-in corpus (Python's documentation topics) for 3 minutes;
 every default is the field of :class:`~rnnkit.models.language_model.ModelConfig` or
 :class:`~rnnkit.train.config.TrainConfig`. ``--resume DIR`` continues a run exactly.
+
+Several processes (DDP, :mod:`rnnkit.train.distributed`): ``rnnkit train --nproc N ...`` on one
+machine starts ``torchrun --standalone --nproc-per-node N -m rnnkit train ...`` itself; on several
+machines run ``rnnkit train --nproc N --nnodes M --rdzv-endpoint HOST:PORT ...`` on each (or
+torchrun directly, with its own options); the run directory must then be on a shared disk.
 """
 
 from __future__ import annotations

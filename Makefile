@@ -40,9 +40,10 @@ test: check
 test-all: check
 	$(BIN)/python -m pytest
 
-# A quick side-by-side timing of the cells (BENCHMARKS.md has the full runs and commands).
+# A quick side-by-side timing of the cells: the fused kernels, the route rnnkit picks (auto),
+# torch's op called by rnnkit (native) and torch.nn (BENCHMARKS.md has the full runs).
 bench: $(STAMP)
-	$(BIN)/rnnkit bench --shapes 32x100x128x128,1x1000x64x64 --cells lstm,gru,elman_tanh --repeats 3
+	$(BIN)/rnnkit bench --shapes 32x100x128x128,1x1000x64x64 --cells lstm,gru,elman_tanh --impls fused,auto,native,torch --repeats 3
 
 lint format: $(STAMP)
 	$(BIN)/ruff format .

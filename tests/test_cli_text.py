@@ -300,15 +300,20 @@ def test_resume_after_sigkill_gives_the_same_losses(tmp_path, corpus):
     assert not list(killed.glob(".*.tmp"))
 
 
-def test_threads_default_to_one_on_a_busy_machine(monkeypatch):
+def test_threads_default_to_the_idle_cores(monkeypatch):
+    from rnnkit import kernels
     from rnnkit.cli._common import default_threads
 
-    cores = os.cpu_count() or 1
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 0.5, 0.0, 0.0))
+    # one core busy of two, read from /proc/stat 0.15 s apart (rnnkit.kernels._threads)
+    stats = iter(["cpu0 100 0 0 900 0 0 0\ncpu1 0 0 0 1000 0 0 0\n",
+                  "cpu0 200 0 0 900 0 0 0\ncpu1 0 0 0 1100 0 0 0\n"])  # fmt: skip
+    real = kernels.recommended_threads
+    monkeypatch.setattr(
+        kernels,
+        "recommended_threads",
+        lambda: real(read_stat=lambda: next(stats), sleep=lambda s: None, cpus={0, 1}),
+    )
     assert default_threads() == 1
-    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))
-    assert default_threads() == 4
 
 
 def test_version_is_the_package_metadata(capsys):

@@ -270,8 +270,10 @@ def test_bad_mode_is_rejected():
     assert kernels.get_mode() == "auto"
 
 
-def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch):
+def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch, tmp_path):
     from torch.utils import cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # a fresh machine: nothing cached
 
     def fail(*args, **kwargs):
         raise RuntimeError("Error building extension: no compiler found")
@@ -288,8 +290,8 @@ def test_missing_compiler_warns_once_and_uses_the_loop(monkeypatch):
     messages = [str(w.message) for w in caught if "fused kernels" in str(w.message)]
     assert len(messages) == 1 and "no compiler found" in messages[0]
     assert not _fused_was_used(ys)
-    with kernels.mode("reference"):
-        torch.testing.assert_close(ys2, layer(x)[0], rtol=0, atol=0)
+    with kernels.mode("reference"):  # torch's own GRU: the same function, other rounding
+        torch.testing.assert_close(ys2, layer(x)[0], rtol=0, atol=1e-6)
     with kernels.mode("fused"), pytest.raises(RuntimeError, match="unavailable"):
         layer(x)
 
@@ -326,6 +328,51 @@ def test_noncontiguous_input_and_nan_propagation():
     with kernels.mode("fused"):
         ys, _ = Recurrent(cell)(x)
     assert torch.isnan(ys[1, 2:]).all() and not torch.isnan(ys[0]).any()
+
+
+def assert_same_nonfinite(module, x, state, lengths) -> None:
+    """Fused against reference where NaN and +-Inf flow through: outputs, final state and every
+    gradient agree, NaN for NaN and Inf for Inf (only finite values get a tolerance)."""
+    ref = outputs_and_grads(module, x, state, lengths, "reference")
+    fused = outputs_and_grads(module, x, state, lengths, "fused")
+    tol = TOL[x.dtype]
+    pairs = [("ys", fused[0], ref[0])]
+    pairs += [(f"final{k}", a, b) for k, (a, b) in enumerate(zip(fused[1], ref[1]))]
+    pairs += [(f"grad{k}", a, b) for k, (a, b) in enumerate(zip(fused[2], ref[2]))]
+    for name, a, b in pairs:
+        torch.testing.assert_close(
+            a, b, rtol=tol, atol=tol, equal_nan=True, msg=lambda m, n=name: f"{n}: {m}"
+        )
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_nan_and_inf_propagate_like_the_reference(variant, dtype):
+    """NaN, +Inf and -Inf in the input of different sequences (each at a different step), with
+    lengths, forward and reverse: every activation of every kernel, forward and backward, keeps
+    them where the reference loop (torch's ops) does: a ReLU keeps NaN and +Inf."""
+    for reverse in (False, True):
+        cell = build(variant, 3, 5, dtype)
+        x = torch.randn(5, 6, 3, dtype=dtype)
+        x[1, 2, 0], x[2, 4, 1], x[3, 1, 2] = float("nan"), float("inf"), -float("inf")
+        x[4, 3, :] = float("inf")
+        x.requires_grad_()
+        lengths = torch.tensor([6, 6, 5, 4, 6])
+        layer = Recurrent(cell, reverse=reverse)
+        assert_same_nonfinite(layer, x, random_state(cell, 5), lengths)
+
+
+def test_relu_elman_keeps_nan_and_inf():
+    """The fused ReLU must not be a max(x, 0): NaN stays NaN and +Inf stays +Inf."""
+    cell = rnnkit.ElmanCell(1, 1, "relu", bias=False)
+    with torch.no_grad():
+        cell.weight_ih.fill_(1.0)
+        cell.weight_hh.fill_(0.0)
+    x = torch.tensor([1.0, float("nan"), float("inf"), -float("inf"), -2.0]).view(-1, 1, 1)
+    with kernels.mode("fused"):
+        ys, _ = Recurrent(cell)(x)  # five sequences of one step
+    assert ys[0].item() == 1.0 and torch.isnan(ys[1]).all() and ys[2].item() == float("inf")
+    assert ys[3].item() == 0.0 and ys[4].item() == 0.0
 
 
 @pytest.mark.parametrize(("activation", "fn"), [("sigmoid", torch.sigmoid), ("tanh", torch.tanh)])

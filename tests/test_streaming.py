@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 import rnnkit
 from conftest import CELL_BUILDERS, VARIANTS
 from rnnkit import LSTMCell, Recurrent, Stream, kernels
+from rnnkit._state import leaves, map_state
+from rnnkit.kernels._functions import SPECS
+from rnnkit.kernels._step import CellStepper
 
-F64 = torch.float64
+F32, F64 = torch.float32, torch.float64
+TOL = {F32: 1e-5, F64: 1e-12}
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason="C++ extension not buildable")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -96,3 +103,58 @@ def test_stream_rejects_what_cannot_stream_and_bad_input():
     stream.reset(torch.zeros(1, 4))  # a Tensor where an LSTMState belongs
     with pytest.raises(TypeError, match="state must be LSTMState"):
         stream.step(torch.randn(1, 3))
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_step_kernel_equals_the_reference_cell_step(variant, dtype):
+    """Each cell's step kernel against ``cell.step``: batches of 1, 3 and 5 rows (full and
+    partial register tiles), with and without bias, a hidden size that is not a multiple of the
+    SIMD width; the parameters are left untouched (the kernel must not write into its bias)."""
+    biases = (True,) if variant.startswith("jordan") else (True, False)
+    for bias, batch in itertools.product(biases, (1, 3, 5)):
+        torch.manual_seed(batch)
+        kw = {} if bias else {"bias": False}
+        cell = CELL_BUILDERS[variant](4, 19, dtype=dtype, **kw)
+        before = {n: p.detach().clone() for n, p in cell.named_parameters()}
+        stepper = CellStepper(cell)
+        state = map_state(torch.randn_like, cell.init_state(batch, dtype=dtype))
+        ref_state = state
+        for _ in range(4):
+            x = torch.randn(batch, 4, dtype=dtype)
+            with kernels.mode("fused"):
+                y, state = stepper(x, state)
+            with torch.no_grad():
+                y_ref, ref_state = cell.step(x, ref_state)
+            torch.testing.assert_close(y, y_ref, rtol=TOL[dtype], atol=TOL[dtype])
+            for a, b in zip(leaves(state), leaves(ref_state)):
+                torch.testing.assert_close(a, b, rtol=TOL[dtype], atol=TOL[dtype])
+        for name, p in cell.named_parameters():
+            assert torch.equal(p.detach(), before[name]), name
+
+
+@needs_kernels
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_step_kernel_propagates_nan_and_inf_like_the_cell(variant):
+    torch.manual_seed(0)
+    cell = CELL_BUILDERS[variant](3, 6, dtype=F64)
+    state = map_state(torch.randn_like, cell.init_state(4, dtype=F64))
+    x = torch.randn(4, 3, dtype=F64)
+    x[1, 0], x[2, 1], x[3, 2] = float("nan"), float("inf"), -float("inf")
+    with kernels.mode("fused"):
+        y, new = CellStepper(cell)(x, state)
+    with torch.no_grad():
+        y_ref, new_ref = cell.step(x, state)
+    torch.testing.assert_close(y, y_ref, equal_nan=True, rtol=1e-12, atol=1e-12)
+    for a, b in zip(leaves(new), leaves(new_ref)):
+        torch.testing.assert_close(a, b, equal_nan=True, rtol=1e-12, atol=1e-12)
+
+
+@needs_kernels
+def test_step_kernels_reject_bad_shapes_naming_the_argument():
+    ext = kernels._ext.load()
+    cell = rnnkit.GRUCell(3, 4)
+    step = SPECS[rnnkit.GRUCell].bind_step(ext, cell)
+    with pytest.raises(RuntimeError, match=r"h must have shape \[2, 4\]"):
+        step(torch.randn(2, 3), torch.randn(2, 5))

@@ -11,9 +11,8 @@ from . import _checks
 from ._state import State, map_state
 from .cells._base import RecurrentCell
 
-FusedUnroll = Callable[
-    [RecurrentCell, Tensor, State, "Tensor | None"], "tuple[Tensor, State] | None"
-]
+# (cell, x, state, lengths, *, reverse) -> (ys, state) in time order, or None
+FusedUnroll = Callable[..., "tuple[Tensor, State] | None"]
 
 # rnnkit.kernels registers its fused whole-sequence path here (kernels sit above this module, so
 # it cannot be imported from here). It returns None when the reference loop must run.
@@ -93,10 +92,13 @@ class Recurrent(nn.Module):
             state = self.cell.init_state(B, device=x.device, dtype=x.dtype)
         else:
             state = self.cell.check_state(state, B)
+        if _fused_unroll is not None:  # the fused path reverses inside its kernel
+            fused = _fused_unroll(self.cell, x, state, lengths, reverse=self.reverse)
+            if fused is not None:
+                return fused
         if self.reverse:
             x = reverse_padded(x, lengths)
-        fused = None if _fused_unroll is None else _fused_unroll(self.cell, x, state, lengths)
-        ys, state = unroll(self.cell, x, state, lengths) if fused is None else fused
+        ys, state = unroll(self.cell, x, state, lengths)
         if self.reverse:
             ys = reverse_padded(ys, lengths)
         return ys, state

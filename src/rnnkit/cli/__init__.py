@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rnnkit.cli.esn",
     "rnnkit.cli.bench",
     "rnnkit.cli.inspect",
+    "rnnkit.cli.playground",
+    "rnnkit.cli.export",
 )
 
 

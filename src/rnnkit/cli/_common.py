@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,19 +115,15 @@ def cell_names() -> tuple[str, ...]:
 
 
 def default_threads() -> int:
-    """The threads a heavy command uses when ``--threads`` is not given: all of torch's (the
-    cores) on an idle machine, one when other processes already keep the cores busy.
+    """The threads a heavy command uses when ``--threads`` is not given: the cores that are idle
+    now (:func:`rnnkit.kernels.recommended_threads`), at least one.
 
     With more runnable threads than cores, torch's worker threads wait for each other at every
-    small operation of the time loop, so one thread is faster on a busy machine.
+    small operation of the time loop, so on a busy machine fewer threads are faster.
     """
-    import torch
+    from ..kernels import recommended_threads
 
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return torch.get_num_threads()
-    return 1 if load >= (os.cpu_count() or 1) else torch.get_num_threads()
+    return recommended_threads()
 
 
 def add_threads_option(parser: argparse.ArgumentParser | Any) -> None:
@@ -137,7 +132,7 @@ def add_threads_option(parser: argparse.ArgumentParser | Any) -> None:
         "--threads",
         type=positive_int,
         metavar="N",
-        help="CPU threads for torch (default: all cores, or 1 when the machine is already busy)",
+        help="CPU threads for torch (default: the cores idle at the start, at least 1)",
     )
 
 

@@ -1,12 +1,14 @@
 """``rnnkit bench``: time the cells — fused kernels, reference loop, a PyTorch loop, torch.nn.
 
 Runs the benchmark of :mod:`rnnkit.kernels.bench` (the same code as
-``benchmarks/bench_cells.py``): for each shape B x T x I x H and cell, training steps (forward
-and backward) and forward passes, the implementations interleaved in one process; the best and
-the median time printed with the ratio to the torch.nn module of equal hidden size and the
-GFLOP/s against a measured sgemm rate. The full run takes tens of minutes; ``--shapes``,
-``--cells``, ``--impls`` and ``--repeats`` make a quick one, e.g.
-``rnnkit bench --shapes 1x1000x64x64 --cells lstm``.
+``benchmarks/bench_cells.py``): for each shape B x T x I x H (batch, time steps, input size,
+hidden size) and cell, training steps (forward and backward) and forward passes, the
+implementations interleaved in one process; the best and the median time printed with the
+ratio to the torch.nn module of equal hidden size (below 1: faster than torch) and the GFLOP/s
+against a measured sgemm rate. The first lines say where it ran: the CPU model, its
+instruction set (AVX-512, AVX2 or portable) and the one the kernels were built for, torch's
+version and threads. The full run takes tens of minutes; --shapes, --cells, --impls and
+--repeats make a quick one, e.g. ``rnnkit bench --shapes 1x1000x64x64 --cells lstm``.
 """
 
 from __future__ import annotations
@@ -30,37 +32,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="time the recurrent cells: fused kernels vs reference loop vs torch.nn",
-        description=__doc__.split("\n\n", 1)[1].replace("``", ""),
+        description=__doc__.split("\n\n", 1)[1].replace(":mod:", "").replace("`", ""),
     )
     shapes = ",".join("x".join(str(d) for d in s) for s in bench.SHAPES)
     parser.add_argument(
         "--shapes",
+        metavar="BxTxIxH[,...]",
         default=shapes,
-        help=f"comma-separated BxTxIxH shapes (default: the issue's six, {shapes})",
+        help=f"comma-separated shapes to time (default: {shapes})",
     )
     parser.add_argument(
         "--cells",
+        metavar="CELL[,...]",
         default=",".join(bench.CELLS),
-        help=f"comma-separated cells among {', '.join(bench.CELLS)} (default: all)",
+        help=f"comma-separated cells, among {', '.join(bench.CELLS)} (default: all of them)",
     )
     parser.add_argument(
         "--impls",
+        metavar="IMPL[,...]",
         default=",".join(bench.IMPLS),
-        help=f"comma-separated implementations among {', '.join(bench.IMPLS)} (default: all)",
+        help=(
+            "comma-separated implementations, among fused (rnnkit's C++ kernels), auto (rnnkit's "
+            "default route: the faster of fused and native), native (rnnkit through torch's own "
+            "op; only the cells torch has), reference (rnnkit's per-step loop), loop (a "
+            "hand-written PyTorch loop; only the cells torch has), torch (the torch.nn module) "
+            "(default: all of them)"
+        ),
     )
     parser.add_argument(
         "--modes",
+        metavar="MODE[,...]",
         default=",".join(bench.MODES),
-        help="comma-separated: train (forward+backward), forward (default: both)",
+        help="comma-separated, among train (forward and backward) and forward (forward only, "
+        "without gradients) (default: both)",
     )
     parser.add_argument(
-        "--repeats", type=positive_int, default=5, help="timed runs per implementation"
+        "--repeats",
+        type=positive_int,
+        default=5,
+        help="timed runs of each implementation, after one warm-up run (default: 5)",
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=None, help="torch threads (default: torch's)"
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="threads of torch and of the kernels (default: torch's default, usually one per core)",
     )
     parser.add_argument(
-        "--json", type=Path, default=None, help="also write the rows to this new JSON file"
+        "--json",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="also write the rows, the machine and the sgemm rate to this new JSON file "
+        "(default: none)",
     )
     parser.set_defaults(run=run)
 
@@ -90,6 +114,15 @@ def _choices(option: str, text: str, allowed) -> list[str]:
     return values
 
 
+def where() -> str:
+    """The CPU model, its ISA level and the kernels' build level, as one line."""
+    from .. import kernels
+    from ..kernels import _cpu, _ext
+
+    line = _cpu.describe()
+    return line if kernels.available() else f"{line} (kernels unavailable: {_ext.error()})"
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -106,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the fused kernels could not be built here; drop 'fused' from --impls")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    print(where(), flush=True)
     sgemm = bench.sgemm_gflops()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -124,7 +158,11 @@ def run(args: argparse.Namespace) -> int:
         report=lambda row: print(bench.format_row(row), flush=True),
     )
     if args.json is not None:
-        payload: dict[str, Any] = {"sgemm_gflops": sgemm, "threads": torch.get_num_threads()}
+        payload: dict[str, Any] = {
+            "machine": where(),
+            "sgemm_gflops": sgemm,
+            "threads": torch.get_num_threads(),
+        }
         payload["rows"] = [row.as_dict() for row in rows]
         args.json.write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)

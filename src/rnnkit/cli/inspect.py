@@ -73,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="R",
         help="of the --esn reservoir (default: 0.9)",
     )
-    classic.add_argument("--seed", type=int, default=0, metavar="S", help="(default: 0)")
+    classic.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="seed of the classic networks (default: 0)"
+    )
     parser.set_defaults(run=run_inspect)
 
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .. import _checks
 from .._state import State, map_state
-from ..cells import RecurrentCell, spec_of
+from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell, spec_of
 from ..layers import RNN, Bidirectional, Stack
 from ..models import CharLanguageModel, Forecaster, SequenceClassifier
 from ..recurrent import Recurrent, reverse_padded
@@ -161,30 +161,36 @@ def _trace_module(
         out.append(layer)
         return layer.outputs, layer.final_state
     if isinstance(module, Bidirectional):
+        pair: tuple[State | None, State | None]
         if state is None:
-            state = (None, None)
-        elif not isinstance(state, tuple) or len(state) != 2:
+            pair = (None, None)
+        elif isinstance(state, tuple) and len(state) == 2:
+            pair = (state[0], state[1])
+        else:
             raise TypeError(
                 f"state must be a (forward, backward) tuple or None, got {type(state).__name__}"
             )
         ys_f, s_f = _trace_module(
-            module.forward_layer, x, state[0], lengths, _join(name, "forward"), out
+            module.forward_layer, x, pair[0], lengths, _join(name, "forward"), out
         )
         ys_b, s_b = _trace_module(
-            module.backward_layer, x, state[1], lengths, _join(name, "backward"), out
+            module.backward_layer, x, pair[1], lengths, _join(name, "backward"), out
         )
         return torch.cat([ys_f, ys_b], dim=-1), (s_f, s_b)
     if isinstance(module, Stack):
         n = len(module.layers)
+        parts: tuple[State | None, ...]
         if state is None:
-            state = (None,) * n
-        elif not isinstance(state, tuple) or len(state) != n:
+            parts = (None,) * n
+        elif isinstance(state, tuple) and len(state) == n:
+            parts = state
+        else:
             raise TypeError(f"state must be a tuple of {n} layer states or None")
-        finals = []
-        for k, layer in enumerate(module.layers):
+        finals: list[State] = []
+        for k, sub in enumerate(module.layers):
             if k > 0:
                 x = module.drop(x)  # as Stack.forward: active in training mode only
-            x, s = _trace_module(layer, x, state[k], lengths, _join(name, f"layers.{k}"), out)
+            x, s = _trace_module(sub, x, parts[k], lengths, _join(name, f"layers.{k}"), out)
             finals.append(s)
         return x, tuple(finals)
     if isinstance(module, RNN):
@@ -236,14 +242,7 @@ def _trace_recurrent(
     recorded: dict[str, list[Tensor]] = {key: [] for key in gate_names + state_names}
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
     for t in range(T):
-        y, new_state, inner = cell.step_with_gates(x[:, t], state)
-        values = dict(inner)
-        if spec.name == "lstm":
-            values["h"], values["c"] = new_state
-        elif spec.name == "jordan":
-            values["y"] = new_state
-        else:
-            values["h"] = new_state
+        y, new_state, values = _step(cell, x[:, t], state)
         steps_h.append(values["h"])
         if lengths is None:
             state = new_state
@@ -269,4 +268,24 @@ def _trace_recurrent(
         outputs=aligned(ys),
         final_state=state,
         steps_h=steps_h,
+    )
+
+
+def _step(cell: RecurrentCell, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+    """One step of a built-in cell: its output, its new state and the values named in
+    :data:`GATES` and :data:`STATES` for its kind."""
+    if isinstance(cell, LSTMCell) and isinstance(state, LSTMState):
+        y, lstm_state, values = cell.step_with_gates(x, state)
+        values["h"], values["c"] = lstm_state
+        return y, lstm_state, values
+    if isinstance(cell, JordanCell) and isinstance(state, Tensor):
+        y, new_state, values = cell.step_with_gates(x, state)  # values holds h already
+        values["y"] = new_state
+        return y, new_state, values
+    if isinstance(cell, (GRUCell, ElmanCell)) and isinstance(state, Tensor):
+        y, new_state, values = cell.step_with_gates(x, state)
+        values["h"] = new_state
+        return y, new_state, values
+    raise TypeError(
+        f"cannot trace a {type(cell).__name__} with a state of type {type(state).__name__}"
     )

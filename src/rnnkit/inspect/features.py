@@ -10,6 +10,7 @@ such units by eye).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,7 @@ class UnitFinding:
 
 
 def correlate_units(
-    activations: dict[str, Tensor | np.ndarray], features: dict[str, np.ndarray]
+    activations: Mapping[str, Tensor | np.ndarray], features: Mapping[str, np.ndarray]
 ) -> list[UnitFinding]:
     """For each feature, the unit of all ``activations`` with the largest ``|r|``.
 

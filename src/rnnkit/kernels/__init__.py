@@ -28,20 +28,32 @@ The fused path is taken when all of these hold:
   :class:`~rnnkit.GRUCell` or :class:`~rnnkit.LSTMCell` (a subclass may change ``step``, so it
   gets the reference loop; so does a cell with parametrizations);
 * input, state and parameters are CPU tensors of dtype float32 or float64;
-* the C++ extension could be built: on first use, once per machine (about 30 s of compiler time,
-  ``RNNKIT_VERBOSE_BUILD=1`` shows it), cached in torch's extensions directory
-  (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) and compiled for the CPU it
-  runs on (``-march=native``); without a compiler a single warning says so and the loop is used.
+* the C++ extension could be built: on first use, once per ISA level (avx512, avx2, portable) and
+  source version, with one line on stderr while it compiles (about 45 s;
+  ``RNNKIT_VERBOSE_BUILD=1`` shows the compiler), cached in torch's extensions directory
+  (``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) under a key of the ISA, the
+  sources, the flags and torch's version, and later imported directly (see ``_ext``); without a
+  compiler a single warning says so and torch's op or the loop is used.
 
-Any lengths, ``reverse=True``, given or zero initial states, and stacks/bidirectional layers
-are supported. The fused backward is first-order only: differentiating its gradients again
-(double backward after ``create_graph=True``) raises, so use :func:`mode` ``("reference")``
-for that. ``torch.func`` transforms (vmap, jvp) are not supported on the fused path either.
+Any lengths, ``reverse=True`` (run inside the kernel: each sequence from its last real step
+back to its first, as torch's packed sequences), given or zero initial states, and
+stacks/bidirectional layers are supported. Streams (:class:`~rnnkit.Stream`) run one step at a
+time through each cell's step kernel. The fused backward is first-order only: differentiating
+its gradients again (double backward after ``create_graph=True``) raises, so use :func:`mode`
+``("reference")`` for that. ``torch.func`` transforms (vmap, jvp) are not supported on the
+fused path either.
 
-Switch (process-wide, or in a ``with`` block):
+Switch (:func:`set_mode` for every thread, :func:`mode` in a ``with`` block for the current
+thread or task only, or the environment variable ``RNNKIT_KERNELS`` read at import):
 
-* ``"auto"`` (default): fused when possible, else the reference loop;
+* ``"auto"`` (default): for the configurations torch has natively (LSTM without peepholes and
+  with tanh, GRU with reset after, Elman tanh/relu) the faster of the fused kernels and torch's
+  own op, measured once per configuration, shape class, dtype, threads and ISA and remembered in
+  ``$RNNKIT_CACHE_DIR/dispatch.json`` (default ``~/.cache/rnnkit/``; delete it to measure
+  again); the fused kernels for the others; the reference loop when neither can run; on CUDA,
+  torch's op (cuDNN) where it has the cell, else the loop;
 * ``"fused"``: fused, and a RuntimeError saying why if it is not possible;
+* ``"native"``: torch's own op, and a RuntimeError if torch has no equivalent;
 * ``"reference"``: always the reference loop.
 
 Example:
@@ -60,93 +72,66 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import Tensor
 
 from .. import recurrent as _recurrent
 from .._state import State
-from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, LSTMState, RecurrentCell
+from ..cells import RecurrentCell
 from ._dispatch import (
     MODES,
     available,
     extension_for,
     get_mode,
     mode,
+    route,
     set_mode,
     unsupported_reason,
 )
-from ._functions import (
-    ACTIVATION_CODES,
-    ElmanFunction,
-    GRUFunction,
-    JordanFunction,
-    LSTMFunction,
-)
+from ._functions import SPECS, FusedSpec
+from ._native import unroll_native
+from ._threads import recommended_threads
 
 
 def fused_unroll(
-    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None
+    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None, *, reverse: bool = False
 ) -> tuple[Tensor, State] | None:
-    """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel.
+    """Run ``cell`` over ``x`` (B, T, I) from ``state`` in one fused kernel, or torch's own op
+    where :func:`route` picks it.
 
-    The same contract as :func:`rnnkit.recurrent.unroll` (forward in time; checked arguments).
-    Returns None when the reference loop must run instead (mode ``"reference"``, or ``"auto"``
-    with an unsupported cell or input); raises RuntimeError in mode ``"fused"`` in that case.
+    The same contract as :func:`rnnkit.recurrent.unroll` (checked arguments), in time order;
+    with ``reverse`` each sequence runs from its last real step back to its first (inside the
+    fused kernel; around torch's op by reversing each sequence within its length), and the
+    outputs come back in time order. Returns None when the reference loop must run instead
+    (mode ``"reference"``, or ``"auto"`` with an unsupported cell or input); raises RuntimeError
+    in modes ``"fused"``/``"native"`` when that path cannot run.
     """
-    ext = extension_for(cell, x)
-    if ext is None:
-        return None
-    return _RUNNERS[type(cell)](ext, cell, x, state, lengths)
 
+    def fused(ext, cell, x, state, lengths):
+        return SPECS[type(cell)].unroll(ext, cell, x, state, lengths, reverse)
 
-def _lstm(ext, cell: LSTMCell, x, state, lengths):
-    ys, h, c = LSTMFunction.apply(
-        ext, x, state.h, state.c, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh,
-        cell.weight_ch, lengths, cell.cell_activation == "identity",
-    )  # fmt: skip
-    return ys, LSTMState(h, c)
+    path, ext = route(cell, x, lengths, fused)
+    if path == "native":
+        if not reverse:
+            return unroll_native(cell, x, state, lengths)
+        ys, final = unroll_native(cell, _recurrent.reverse_padded(x, lengths), state, lengths)
+        return _recurrent.reverse_padded(ys, lengths), final
+    return None if ext is None else fused(ext, cell, x, state, lengths)
 
-
-def _gru(ext, cell: GRUCell, x, state, lengths):
-    return GRUFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
-        cell.reset == "after",
-    )  # fmt: skip
-
-
-def _elman(ext, cell: ElmanCell, x, state, lengths):
-    return ElmanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
-        ACTIVATION_CODES[cell.activation],
-    )  # fmt: skip
-
-
-def _jordan(ext, cell: JordanCell, x, state, lengths):
-    return JordanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.bias_ih, cell.weight_yh, cell.weight_hy,
-        cell.bias_hy, lengths, ACTIVATION_CODES[cell.activation],
-        ACTIVATION_CODES[cell.output_activation],
-    )  # fmt: skip
-
-
-_RUNNERS: dict[type, Callable[..., tuple[Tensor, State]]] = {
-    LSTMCell: _lstm,
-    GRUCell: _gru,
-    ElmanCell: _elman,
-    JordanCell: _jordan,
-}
 
 # The one dispatch point: Recurrent asks this hook before running its reference loop.
 _recurrent.set_fused_unroll(fused_unroll)
 
 __all__ = [
     "MODES",
+    "SPECS",
+    "FusedSpec",
     "available",
     "extension_for",
     "fused_unroll",
     "get_mode",
     "mode",
+    "recommended_threads",
+    "route",
     "set_mode",
     "unsupported_reason",
 ]

@@ -9,19 +9,20 @@ least disturbed one; the median is printed too):
 * ``train``: forward, ``ys.sum()`` and backward (gradients of the input and every parameter);
 * ``forward``: forward only, under ``torch.no_grad()``.
 
-Implementations: ``fused`` (rnnkit, fused kernels), ``reference`` (rnnkit, reference loop),
-``loop`` (a hand-written PyTorch loop with the input projection hoisted, for the cells torch
-has) and ``torch`` (the ``torch.nn`` module of equal hidden size: LSTM for the LSTM variants,
-GRU for GRU, RNN for Elman and Jordan). ``ratio`` is time / time of that torch module.
+Implementations: ``fused`` (rnnkit, fused kernels), ``auto`` (rnnkit's default route: the
+fused kernels or torch's op, whichever it measured faster), ``native`` (rnnkit through torch's
+own op, for the cells torch has), ``reference`` (rnnkit, reference loop), ``loop`` (a
+hand-written PyTorch loop with the input projection hoisted, for the cells torch has) and
+``torch`` (the ``torch.nn`` module of equal hidden size: LSTM for the LSTM variants, GRU for
+GRU, RNN for Elman and Jordan). ``ratio`` is time / time of that torch module.
 
 FLOP counts follow DeepBench: a forward pass costs :math:`2 G H (I + H) B T` (G gates: LSTM 4,
 GRU 3, Elman 1; Jordan :math:`2 (H I + H O + O H) B T`), training three times that. GFLOP/s are
 compared with a measured sgemm rate (1024³ float32 ``torch.mm``).
 
-Example:
-    >>> rows = run(shapes=[(2, 5, 3, 4)], cells=["gru"], impls=["fused", "torch"], repeats=1)
-    >>> sorted({r.impl for r in rows}), rows[0].cell
-    (['fused', 'torch'], 'gru')
+Example (the FLOP count of one LSTM forward pass; timings belong in BENCHMARKS.md, not here):
+    >>> flops("lstm", (32, 100, 128, 128)) / 1e9
+    0.8388608
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..cells import ElmanCell, GRUCell, JordanCell, LSTMCell, RecurrentCell
+from ..cells import VARIANTS, ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from ..recurrent import Recurrent
 from ._dispatch import mode
+from ._native import native_op
 
 Shape = tuple[int, int, int, int]  # (B, T, I, H)
 
@@ -50,17 +52,24 @@ SHAPES: tuple[Shape, ...] = (
 )
 
 # name -> (cell factory (I, H), torch.nn module class of equal size, gates for the FLOP count)
+# bench's short names for two registry variants (BENCHMARKS.md's commands use them)
+_SHORT_NAMES = {"gru": "gru_after", "jordan": "jordan_identity"}
+_BENCHED = ("lstm", "lstm_peephole", "lstm_identity", "gru", "gru_before", "elman_tanh",
+            "elman_sigmoid", "jordan")  # fmt: skip
+
+
+def _entry(name: str) -> tuple[Callable[[int, int], RecurrentCell], type[nn.Module], int]:
+    variant = VARIANTS[_SHORT_NAMES.get(name, name)]
+    # torch.nn layer of equal hidden size; Jordan, which torch lacks, runs against nn.RNN
+    torch_layer = variant.spec.torch_layer or nn.RNN
+    return (lambda i, h: variant.build(i, h)), torch_layer, max(variant.spec.gates, 1)
+
+
+#: cell name -> (builder (I, H) -> cell, the torch.nn layer it is timed against, gate count)
 CELLS: dict[str, tuple[Callable[[int, int], RecurrentCell], type[nn.Module], int]] = {
-    "lstm": (lambda i, h: LSTMCell(i, h), nn.LSTM, 4),
-    "lstm_peephole": (lambda i, h: LSTMCell(i, h, peephole=True), nn.LSTM, 4),
-    "lstm_identity": (lambda i, h: LSTMCell(i, h, cell_activation="identity"), nn.LSTM, 4),
-    "gru": (lambda i, h: GRUCell(i, h), nn.GRU, 3),
-    "gru_before": (lambda i, h: GRUCell(i, h, reset="before"), nn.GRU, 3),
-    "elman_tanh": (lambda i, h: ElmanCell(i, h, "tanh"), nn.RNN, 1),
-    "elman_sigmoid": (lambda i, h: ElmanCell(i, h, "sigmoid"), nn.RNN, 1),
-    "jordan": (lambda i, h: JordanCell(i, h, h), nn.RNN, 1),
+    name: _entry(name) for name in _BENCHED
 }
-IMPLS = ("fused", "reference", "loop", "torch")
+IMPLS = ("fused", "auto", "native", "reference", "loop", "torch")
 MODES = ("train", "forward")
 
 
@@ -108,10 +117,13 @@ def _timed(fn: Callable[[], object]) -> float:
 
 def _hand_loop(cell: RecurrentCell) -> Callable[[Tensor], Tensor] | None:
     """What a user writes in PyTorch: hoisted input projection, then a Python loop over time."""
+    b_ih, b_hh = cell.bias_ih, cell.bias_hh
+    if b_ih is None or b_hh is None:  # the hand-written loops are for cells with biases
+        return None
     if type(cell) is LSTMCell and not cell.peephole and cell.cell_activation == "tanh":
 
         def lstm(x: Tensor) -> Tensor:
-            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh)
+            gx = torch.nn.functional.linear(x, cell.weight_ih, b_ih + b_hh)
             h = x.new_zeros(x.shape[0], cell.hidden_size)
             c = torch.zeros_like(h)
             ys = []
@@ -127,11 +139,11 @@ def _hand_loop(cell: RecurrentCell) -> Callable[[Tensor], Tensor] | None:
     if type(cell) is GRUCell and cell.reset == "after":
 
         def gru(x: Tensor) -> Tensor:
-            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
+            gx = torch.nn.functional.linear(x, cell.weight_ih, b_ih)
             h = x.new_zeros(x.shape[0], cell.hidden_size)
             ys = []
             for t in range(x.shape[1]):
-                gh = torch.addmm(cell.bias_hh, h, cell.weight_hh.t())
+                gh = torch.addmm(b_hh, h, cell.weight_hh.t())
                 xr, xz, xn = gx[:, t].chunk(3, 1)
                 hr, hz, hn = gh.chunk(3, 1)
                 r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
@@ -144,7 +156,7 @@ def _hand_loop(cell: RecurrentCell) -> Callable[[Tensor], Tensor] | None:
     if type(cell) is ElmanCell and cell.activation == "tanh":
 
         def elman(x: Tensor) -> Tensor:
-            gx = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih + cell.bias_hh)
+            gx = torch.nn.functional.linear(x, cell.weight_ih, b_ih + b_hh)
             h = x.new_zeros(x.shape[0], cell.hidden_size)
             ys = []
             for t in range(x.shape[1]):
@@ -164,20 +176,13 @@ def _runners(cell_name: str, shape: Shape, impls: Sequence[str]) -> dict[str, Ca
     layer = Recurrent(cell)
     out: dict[str, Callable] = {}
     for impl in impls:
-        if impl == "fused":
+        if impl in ("fused", "auto", "reference") or (impl == "native" and native_op(cell)):
 
-            def fused(x, layer=layer):
-                with mode("fused"):
+            def through_rnnkit(x, layer=layer, impl=impl):
+                with mode(impl):
                     return layer(x)[0]
 
-            out[impl] = fused
-        elif impl == "reference":
-
-            def reference(x, layer=layer):
-                with mode("reference"):
-                    return layer(x)[0]
-
-            out[impl] = reference
+            out[impl] = through_rnnkit
         elif impl == "loop":
             loop = _hand_loop(cell)
             if loop is not None:

@@ -4,8 +4,9 @@ gradient flow through time, Hopfield energy during recall, reservoir states, mem
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import matplotlib
 
@@ -14,10 +15,16 @@ matplotlib.use("Agg")  # before pyplot is imported: no screen is needed
 import matplotlib.pyplot as plt
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
 from .._io import save_figure
 
+#: what the plots take: a tensor (any device, detached here), an array or a sequence of numbers
+Values = Union["torch.Tensor", np.ndarray, Sequence[float]]
 
-def _np(values) -> np.ndarray:
+
+def _np(values: Values) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().double().numpy()
     return np.asarray(values, dtype=np.float64)
@@ -26,7 +33,7 @@ def _np(values) -> np.ndarray:
 def plot_text_activation(
     path: str | os.PathLike,
     text: str,
-    values,
+    values: Values,
     *,
     title: str = "",
     width: int = 80,
@@ -77,7 +84,7 @@ def plot_text_activation(
 
 def plot_heatmaps(
     path: str | os.PathLike,
-    panels: Mapping[str, object],
+    panels: Mapping[str, Values],
     *,
     labels: str | None = None,
     max_units: int = 64,
@@ -130,7 +137,7 @@ def plot_heatmaps(
     return Path(path)
 
 
-def plot_gradient_flow(path: str | os.PathLike, norms, *, title: str = "") -> Path:
+def plot_gradient_flow(path: str | os.PathLike, norms: Values, *, title: str = "") -> Path:
     """Save ‖∂L/∂h_t‖ against t on a log scale: a slope down towards t = 0 is a vanishing
     gradient, up an exploding one.
 
@@ -155,7 +162,7 @@ def plot_gradient_flow(path: str | os.PathLike, norms, *, title: str = "") -> Pa
     return Path(path)
 
 
-def plot_energy(path: str | os.PathLike, energy, *, n_units: int | None = None) -> Path:
+def plot_energy(path: str | os.PathLike, energy: Values, *, n_units: int | None = None) -> Path:
     """Save a Hopfield network's energy after each asynchronous unit update (sweeps marked)."""
     e = _np(energy).reshape(-1)
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
@@ -174,7 +181,9 @@ def plot_energy(path: str | os.PathLike, energy, *, n_units: int | None = None) 
     return Path(path)
 
 
-def plot_reservoir(path: str | os.PathLike, states, u=None, *, n_units: int = 12) -> Path:
+def plot_reservoir(
+    path: str | os.PathLike, states: Values, u: Values | None = None, *, n_units: int = 12
+) -> Path:
     """Save the trajectories x_i(n) of the first ``n_units`` reservoir units (and the input)."""
     x = _np(states)
     fig, axes = plt.subplots(
@@ -196,7 +205,7 @@ def plot_reservoir(path: str | os.PathLike, states, u=None, *, n_units: int = 12
     return Path(path)
 
 
-def plot_memory_capacity(path: str | os.PathLike, mc) -> Path:
+def plot_memory_capacity(path: str | os.PathLike, mc: Values) -> Path:
     """Save Jaeger's forgetting curve MC_k against the delay k, with MC = Σ MC_k in the title."""
     m = _np(mc).reshape(-1)
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)

@@ -1,0 +1,16 @@
+"""Fixtures for every test and doctest of the repository (tests/ and src/rnnkit)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _auto_mode_without_timing(tmp_path_factory, monkeypatch):
+    """No timing in tests: mode "auto" would measure fused against torch's op, so here it finds
+    the fused kernels faster every time, and remembers that in a temporary cache, not in the
+    home directory (tests/test_dispatch.py tests the measuring and the cache themselves)."""
+    from rnnkit.kernels import _autotune
+
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rnnkit-cache"))
+    monkeypatch.setattr(_autotune, "measure", lambda *a, **k: {"fused": 0.0, "native": 1.0})

@@ -201,7 +201,8 @@ class ShardedDropout(nn.Module):
         b = x.shape[0]
         # nn.Dropout fills a mask laid out like x in memory order (x may be time-major): same
         # here, for the global shape. Among equal strides (size-1 dims) the larger dim is outer.
-        order = sorted(range(x.dim()), key=lambda d: (-x.stride(d), -x.shape[d], d))
+        strides = x.stride()
+        order = sorted(range(x.dim()), key=lambda d: (-strides[d], -x.shape[d], d))
         shape = (b * self.world, *x.shape[1:])
         mask = torch.empty([shape[d] for d in order], dtype=x.dtype, device=x.device)
         mask.bernoulli_(1.0 - self.p).div_(1.0 - self.p)

@@ -27,6 +27,8 @@ COMMANDS: dict[str, list[str]] = {
     "esn": ["esn"],
     "bench": ["bench"],
     "inspect": ["inspect", "RUN"],
+    "export": ["export", "RUN", "--onnx", "model.onnx"],
+    "playground": ["playground", "--no-browser"],
 }
 WITH_OUT = ["train", "forecast", "hopfield capacity", "hopfield demo", "esn", "inspect"]
 WITH_SEED = ["train", "generate", "forecast", "task", "hopfield capacity", "hopfield demo"]
@@ -106,7 +108,7 @@ def test_every_command_is_covered():
     from rnnkit.cli import COMMAND_MODULES
 
     # A new command module means a new entry in COMMANDS (and the lists above).
-    assert len(COMMAND_MODULES) == 8 and len(COMMANDS) == 10
+    assert len(COMMAND_MODULES) == 10 and len(COMMANDS) == 12
 
 
 @pytest.mark.parametrize("command", WITH_OUT)

@@ -3,6 +3,11 @@
 With no options: an LSTM on the built-in corpus (Python's documentation topics) for 3 minutes;
 every default is the field of :class:`~rnnkit.models.language_model.ModelConfig` or
 :class:`~rnnkit.train.config.TrainConfig`. ``--resume DIR`` continues a run exactly.
+
+Several processes (DDP, :mod:`rnnkit.train.distributed`): ``rnnkit train --nproc N ...`` on one
+machine starts ``torchrun --standalone --nproc-per-node N -m rnnkit train ...`` itself; on several
+machines run ``rnnkit train --nproc N --nnodes M --rdzv-endpoint HOST:PORT ...`` on each (or
+torchrun directly, with its own options); the run directory must then be on a shared disk.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ._common import (
     UsageError,
@@ -119,7 +125,129 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume", metavar="DIR", help="continue the run in DIR (default: none, a new run)"
     )
     FLAGS["out"] = "--out"
+    _add_process_options(parser)
     parser.set_defaults(run=run_train)
+
+
+# -- data parallel (train/distributed.py) ---------------------------------------------------------
+
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "processes",
+        "data-parallel training (DDP): --batch-size stays the global number of streams, split "
+        "evenly over the processes. `torchrun ... -m rnnkit train` works the same way.",
+    )
+    group.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train in N processes on this machine, started by torchrun (default: 1, no torchrun)",
+    )
+    group.add_argument(
+        "--nnodes",
+        metavar="N|MIN:MAX",
+        help="machines taking part, as torchrun's --nnodes; run the same command on each "
+        "(default: this machine alone)",
+    )
+    group.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="where the machines meet (torchrun's c10d rendezvous) with --nnodes "
+        "(default: none, --standalone)",
+    )
+
+
+def _rank_argv(args: argparse.Namespace) -> list[str]:
+    """The command line of one rank: the options given, without the process options."""
+    argv = ["train"]
+    for dest in dict.fromkeys(("threads", "resume", *FLAGS)):
+        value = getattr(args, dest, None)
+        flag = FLAGS.get(dest, "--" + dest)
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _launch(args: argparse.Namespace) -> NoReturn:
+    """``--nproc N``: replace this process by torchrun running N ranks of the same command."""
+    import os
+
+    from ..train import distributed
+    from ..train.config import TrainConfig
+
+    nproc = args.nproc or 1
+    if args.resume is not None:
+        from ..train import CheckpointError, read_run_config
+
+        try:
+            batch = read_run_config(args.resume).train.batch_size
+        except CheckpointError as err:
+            raise UsageError(str(err)) from None
+    else:
+        batch = args.batch_size or default_of(TrainConfig, "batch_size")
+    if args.nnodes is None and batch % nproc:
+        raise UsageError(
+            f"--batch-size ({batch} streams) must be divisible by the number of processes ({nproc})"
+        )
+    cmd = distributed.torchrun_command(
+        _rank_argv(args), nproc, nnodes=args.nnodes, rdzv_endpoint=args.rdzv_endpoint
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..train import distributed
+
+    if distributed.is_launched():  # one rank of torchrun's job
+        distributed.setup()
+        finished = False
+        try:
+            code = _train(args)
+            finished = True
+            return code
+        except UsageError:
+            if distributed.rank() != 0:  # rank 0 says it once
+                return 2
+            raise
+        finally:
+            distributed.teardown(barrier=finished)
+    if args.nproc not in (None, 1) or args.nnodes is not None or args.rdzv_endpoint is not None:
+        return _launch(args)
+    return _train(args)
+
+
+def _open_run_ranks(args: argparse.Namespace):
+    """:func:`_open_run` on every rank, the new run directory named by rank 0."""
+    import torch.distributed as dist
+
+    from ..train import distributed
+
+    if not distributed.active():
+        return _open_run(args)
+    if distributed.rank() == 0:
+        try:
+            opened = _open_run(args)
+        except UsageError as err:
+            distributed.broadcast_text("error:" + str(err))
+            raise
+        distributed.broadcast_text("ok:" + str(opened[0]))
+    else:
+        said = distributed.broadcast_text(None) or ""
+        if said.startswith("error:"):
+            raise UsageError(said[len("error:") :])
+        if args.resume is None:
+            args.out = said[len("ok:") :]
+        opened = _open_run(args)
+    dist.barrier()  # every rank checked the directory before rank 0 writes into it
+    return opened
+
+
+# -- end data parallel ----------------------------------------------------------------------------
 
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
@@ -177,12 +305,13 @@ def _open_run(args: argparse.Namespace):
     """``(run_dir, RunFiles, corpus)``: a new run from the options, or the one to resume."""
     from ..data.text import Vocabulary
     from ..models.language_model import ModelConfig
-    from ..train import CheckpointError, RunFiles, read_run_config
+    from ..train import CheckpointError, RunFiles, distributed, read_run_config
     from ..train.lock import lock_run_dir
 
     if args.resume is not None:
         try:
-            if Path(args.resume).is_dir():  # one writer at a time; held until the process ends
+            # one writer at a time (rank 0 of a data-parallel job); held until the process ends
+            if Path(args.resume).is_dir() and distributed.rank() == 0:
                 args.lock = lock_run_dir(args.resume)
             run = read_run_config(args.resume)
         except (CheckpointError, OSError) as err:
@@ -269,20 +398,23 @@ def _progress_hooks(trainer, bar) -> None:
     trainer.on_step, trainer.on_eval, trainer.on_save = on_step, on_eval, on_save
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
     import torch
 
     from .._progress import Progress
     from ..data.text import compression_bits
     from ..models.language_model import CharLanguageModel
-    from ..train import Trainer, TrainingDiverged, prepare_corpus, write_run_config
+    from ..train import Trainer, TrainingDiverged, distributed, prepare_corpus, write_run_config
 
-    run_dir, run, corpus = _open_run(args)
+    lead = distributed.rank() == 0  # data parallel: rank 0 prints and writes
+    run_dir, run, corpus = _open_run_ranks(args)
     run_dir = Path(run_dir)
     try:
         train_ids, val_ids = prepare_corpus(corpus, run.vocabulary, run.train)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if distributed.active() and args.threads is None:
+        args.threads = distributed.threads_per_rank()  # torchrun's OMP_NUM_THREADS=1 otherwise
     threads = apply_threads(args)
     torch.manual_seed(run.train.seed)
     model = CharLanguageModel(run.model)
@@ -292,23 +424,32 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if args.resume is not None:  # checked in full before anything is printed or changed
         _resume(trainer, run_dir)
-    else:
+    elif lead:
         _claim_new_run_dir(args, run_dir)
-    print(
-        f"preparing on {threads} thread{'s' if threads > 1 else ''}: the model (the first run on "
-        "a machine compiles the fused kernels, about a minute) and zlib/lzma yardsticks",
-        file=sys.stderr,
-        flush=True,
-    )
+    if lead:
+        print(
+            f"preparing on {threads} thread{'s' if threads > 1 else ''}: the model (the first "
+            "run on a machine compiles the fused kernels, about a minute) and zlib/lzma "
+            "yardsticks"
+            + (f", {distributed.world_size()} processes" if distributed.active() else ""),
+            file=sys.stderr,
+            flush=True,
+        )
     with torch.no_grad():  # builds the fused kernels (once per machine) before the clock starts
         model.eval()(torch.zeros(1, 1, dtype=torch.long))  # eval: no dropout, the RNG is untouched
         model.train()
     # Compressors' ratios on the whole text as yardsticks; lzma is slow on very large texts.
-    reference = compression_bits(corpus.text) if len(corpus.text) <= 4_000_000 else {}
-    trainer.reference = reference
+    small = len(corpus.text) <= 4_000_000
+    trainer.reference = compression_bits(corpus.text) if small and lead else {}
     trainer.restart_clock()  # the preparation is not training time
-    if args.resume is not None:
+    if args.resume is not None and lead:
         print(f"resuming {run_dir} at step {trainer.step}", file=sys.stderr)
+    if not lead:
+        try:
+            trainer.run()
+        except TrainingDiverged:
+            return 1  # rank 0 says why
+        return 0
     write_run_config(run_dir, run)  # a resumed run records its new --steps/--minutes/...
     print(
         f"training a {run.model.num_layers}-layer {run.model.cell} ({run.model.hidden_size} "
@@ -332,7 +473,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise TrainingDiverged(
             f"{err}; the last checkpoint in {run_dir} is kept; try a smaller --lr"
         ) from None
-    yardsticks = ", ".join(f"{name} {bits:.3f}" for name, bits in reference.items())
+    yardsticks = ", ".join(f"{name} {bits:.3f}" for name, bits in trainer.reference.items())
     print(
         f"done: step {summary['step']}, held-out {summary['val_bits_per_char']:.3f} bits/char "
         f"after {summary['elapsed_seconds']:.0f} s"

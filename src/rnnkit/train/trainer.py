@@ -36,7 +36,7 @@ from .._state import State, map_state
 from ..data.text import TextBatches
 from ..models.language_model import CharLanguageModel
 from . import checkpoint as ckpt
-from . import metrics
+from . import distributed, metrics
 from .config import TrainConfig
 from .schedule import learning_rate
 from .step import TrainingDiverged, optimizer_step
@@ -67,14 +67,36 @@ def bits_per_char(
         ...     - bits_per_char(model, ids, streams=1, seq_len=99)) < 1e-5
         True
     """
+    total, count = held_out_nats(model, ids, streams=streams, seq_len=seq_len)
+    return total / count / LN2
+
+
+def eval_streams(ids: Tensor, streams: int) -> int:
+    """The streams :func:`bits_per_char` cuts ``ids`` into (at most ``streams``)."""
+    # A stream's first characters are predicted with little context: keep streams long.
+    return max(1, min(streams, (len(ids) - 1) // MIN_STREAM))
+
+
+@torch.no_grad()
+def held_out_nats(
+    model: CharLanguageModel,
+    ids: Tensor,
+    *,
+    streams: int = 16,
+    seq_len: int = 256,
+    rows: slice | None = None,
+) -> tuple[float, int]:
+    """``(nats, characters predicted)`` of :func:`bits_per_char`, over the streams ``rows`` only
+    (all by default): the share of one rank of a distributed evaluation."""
     _checks.positive_int("streams", streams)
     _checks.positive_int("seq_len", seq_len)
-    # A stream's first characters are predicted with little context: keep streams long.
-    streams = max(1, min(streams, (len(ids) - 1) // MIN_STREAM))
+    streams = eval_streams(ids, streams)
     length = (len(ids) - 1) // streams  # predicted characters per stream
     if length < 1:
         raise ValueError(f"ids must hold at least 2 characters to score, got {len(ids)}")
-    starts = torch.arange(streams) * length
+    starts = (torch.arange(streams) * length)[rows if rows is not None else slice(None)]
+    if len(starts) == 0:
+        return 0.0, 0
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
@@ -93,7 +115,7 @@ def bits_per_char(
             count += window[:, 1:].numel()
     finally:
         model.train(was_training)
-    return total / count / LN2
+    return total, count
 
 
 class Trainer:
@@ -139,6 +161,16 @@ class Trainer:
     ) -> None:
         self.model = model
         self.config = config
+        # -- data parallel (train/distributed.py): this rank's streams, DDP, rank 0's clock --
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.rows = distributed.stream_block(config.batch_size, self.rank, self.world)
+        self.net: torch.nn.Module = model
+        self._clock: float | None = None  # rank 0's elapsed seconds, shared by every rank
+        if self.world > 1:
+            distributed.shard_dropout(model, self.rank, self.world)
+            self.net = distributed.wrap(model)
+            self._clock = 0.0
+        # -- end data parallel --
         self.batches = TextBatches(train_ids, config.batch_size, config.seq_len, seed=config.seed)
         if len(val_ids) < 2:
             raise ValueError(
@@ -173,12 +205,17 @@ class Trainer:
         step, carry, info = ckpt.load_checkpoint(
             self.run_dir, model=self.model, optimizer=self.optimizer, carry_like=like
         )
-        self.step, self.carry = step, carry
+        # A checkpoint holds every stream's state (any N); this rank carries its block.
+        self.step = step
+        self.carry = None if carry is None else map_state(lambda t: t[self.rows], carry)
         self.elapsed_before = float(info.get("elapsed_seconds", 0.0))
         self._t0 = time.perf_counter()
-        metrics.truncate_metrics(self.run_dir / metrics.METRICS, step)
-        for stale in self.run_dir.glob(".*.tmp"):  # temporaries of a killed writer
-            stale.unlink(missing_ok=True)
+        if self._clock is not None:
+            self._clock = self.elapsed_before
+        if self.rank == 0:
+            metrics.truncate_metrics(self.run_dir / metrics.METRICS, step)
+            for stale in self.run_dir.glob(".*.tmp"):  # temporaries of a killed writer
+                stale.unlink(missing_ok=True)
         return step
 
     def restart_clock(self) -> None:
@@ -187,6 +224,8 @@ class Trainer:
 
     @property
     def elapsed(self) -> float:
+        if self._clock is not None:  # data parallel: rank 0's clock at the last step
+            return self._clock
         return self.elapsed_before + time.perf_counter() - self._t0
 
     def progress(self) -> float:
@@ -200,13 +239,22 @@ class Trainer:
         return self.progress() >= 1.0
 
     def save(self) -> None:
+        """Write a checkpoint; with several ranks every rank calls this, rank 0 writes."""
+        carry = self.carry
+        if self.world > 1:  # every stream's state, gathered; every rank's RNG is the same
+            gathered = distributed.gather_carry(self.carry, self.model.init_state(1))
+            distributed.check_same_rng()
+            like = self.model.init_state(self.config.batch_size)
+            carry = None if gathered is None else ckpt._fill(like, iter(gathered))
+        if self.rank != 0:
+            return
         ckpt.save_checkpoint(
             self.run_dir,
             step=self.step,
             model=self.model,
             optimizer=self.optimizer,
-            carry=self.carry,
-            info={"elapsed_seconds": self.elapsed},
+            carry=carry,
+            info={"elapsed_seconds": self.elapsed, "processes": self.world},
         )
 
     # -- training ----------------------------------------------------------------------------
@@ -219,16 +267,27 @@ class Trainer:
         c = self.config
         t0 = time.perf_counter()
         x, y, fresh = self.batches.batch(self.step)
+        x, y = x[self.rows], y[self.rows]  # this rank's streams (all of them in one process)
         state = None if fresh else self.carry
         self.model.train()
-        logits, final = self.model(x, state)  # (B, T, V)
+        logits, final = self.net(x, state)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        if self.world > 1:  # the mean loss and rank 0's clock: the same decisions everywhere
+            mean, self._clock = distributed.reduce_step(
+                float(loss.detach()), self.elapsed_before + time.perf_counter() - self._t0
+            )
+            if not math.isfinite(mean):
+                raise TrainingDiverged(
+                    f"training stopped at step {self.step + 1}: the loss is {mean}"
+                )
         lr = learning_rate(c, self.step, self.progress())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         value, _ = optimizer_step(
             self.optimizer, self.params, loss, clip_norm=c.clip_norm, step=self.step + 1
         )
+        if self.world > 1:
+            value = mean
         self.carry = map_state(Tensor.detach, final)
         self.step += 1
         bits = value / LN2
@@ -239,7 +298,13 @@ class Trainer:
         return bits
 
     def evaluate(self) -> float:
-        return bits_per_char(self.model, self.val_ids, streams=16, seq_len=256)
+        """Held-out bits/char; with several ranks each scores its block of the streams."""
+        if self.world == 1:
+            return bits_per_char(self.model, self.val_ids, streams=16, seq_len=256)
+        rows = distributed.even_block(eval_streams(self.val_ids, 16), self.rank, self.world)
+        nats, count = held_out_nats(self.model, self.val_ids, streams=16, seq_len=256, rows=rows)
+        nats_all, count_all = distributed.reduce_sums(nats, count)
+        return nats_all / count_all / LN2
 
     def run(self, *, plot: bool = True) -> dict:
         """Train until ``steps`` or ``minutes`` are used up; return the last metrics record.
@@ -267,7 +332,8 @@ class Trainer:
                 }
                 if self.step % c.eval_every == 0 or final:
                     record["val_bits_per_char"] = self.evaluate()
-                metrics.append_metrics(metrics_path, record)
+                if self.rank == 0:
+                    metrics.append_metrics(metrics_path, record)
                 records.append(record)
                 self.last = record
                 self._reset_window()
@@ -278,7 +344,7 @@ class Trainer:
                 if self.on_save is not None:
                     self.on_save(self.step)
             if record is not None and "val_bits_per_char" in record:
-                if plot:
+                if plot and self.rank == 0:
                     from ..viz.training import plot_training
 
                     plot_training(records, self.run_dir / "loss.png", reference=self.reference)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
+from . import _ranks
 from ._common import (
     UsageError,
     add_option,
@@ -125,129 +125,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume", metavar="DIR", help="continue the run in DIR (default: none, a new run)"
     )
     FLAGS["out"] = "--out"
-    _add_process_options(parser)
+    _ranks.add_process_options(parser)
     parser.set_defaults(run=run_train)
-
-
-# -- data parallel (train/distributed.py) ---------------------------------------------------------
-
-
-def _add_process_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "processes",
-        "data-parallel training (DDP): --batch-size stays the global number of streams, split "
-        "evenly over the processes. `torchrun ... -m rnnkit train` works the same way.",
-    )
-    group.add_argument(
-        "--nproc",
-        type=positive_int,
-        metavar="N",
-        help="train in N processes on this machine, started by torchrun (default: 1, no torchrun)",
-    )
-    group.add_argument(
-        "--nnodes",
-        metavar="N|MIN:MAX",
-        help="machines taking part, as torchrun's --nnodes; run the same command on each "
-        "(default: this machine alone)",
-    )
-    group.add_argument(
-        "--rdzv-endpoint",
-        metavar="HOST:PORT",
-        help="where the machines meet (torchrun's c10d rendezvous) with --nnodes "
-        "(default: none, --standalone)",
-    )
-
-
-def _rank_argv(args: argparse.Namespace) -> list[str]:
-    """The command line of one rank: the options given, without the process options."""
-    argv = ["train"]
-    for dest in dict.fromkeys(("threads", "resume", *FLAGS)):
-        value = getattr(args, dest, None)
-        flag = FLAGS.get(dest, "--" + dest)
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:
-            argv += [flag, str(value)]
-    return argv
-
-
-def _launch(args: argparse.Namespace) -> NoReturn:
-    """``--nproc N``: replace this process by torchrun running N ranks of the same command."""
-    import os
-
-    from ..train import distributed
-    from ..train.config import TrainConfig
-
-    nproc = args.nproc or 1
-    if args.resume is not None:
-        from ..train import CheckpointError, read_run_config
-
-        try:
-            batch = read_run_config(args.resume).train.batch_size
-        except CheckpointError as err:
-            raise UsageError(str(err)) from None
-    else:
-        batch = args.batch_size or default_of(TrainConfig, "batch_size")
-    if args.nnodes is None and batch % nproc:
-        raise UsageError(
-            f"--batch-size ({batch} streams) must be divisible by the number of processes ({nproc})"
-        )
-    cmd = distributed.torchrun_command(
-        _rank_argv(args), nproc, nnodes=args.nnodes, rdzv_endpoint=args.rdzv_endpoint
-    )
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(cmd[0], cmd)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ..train import distributed
 
-    if distributed.is_launched():  # one rank of torchrun's job
-        distributed.setup()
-        finished = False
-        try:
-            code = _train(args)
-            finished = True
-            return code
-        except UsageError:
-            if distributed.rank() != 0:  # rank 0 says it once
-                return 2
-            raise
-        finally:
-            distributed.teardown(barrier=finished)
-    if args.nproc not in (None, 1) or args.nnodes is not None or args.rdzv_endpoint is not None:
-        return _launch(args)
+    if distributed.is_launched():  # one rank of torchrun's job (data parallel)
+        return _ranks.run_as_rank(args, _train)
+    if _ranks.wants_launch(args):
+        _ranks.launch(args, _batch_size(args), FLAGS)
     return _train(args)
 
 
-def _open_run_ranks(args: argparse.Namespace):
-    """:func:`_open_run` on every rank, the new run directory named by rank 0."""
-    import torch.distributed as dist
+def _batch_size(args: argparse.Namespace) -> int:
+    """The global batch of this command line: given, of the resumed run, or the default."""
+    from ..train.config import TrainConfig
 
-    from ..train import distributed
+    if args.resume is None:
+        return int(args.batch_size or default_of(TrainConfig, "batch_size"))
+    from ..train import CheckpointError, read_run_config
 
-    if not distributed.active():
-        return _open_run(args)
-    if distributed.rank() == 0:
-        try:
-            opened = _open_run(args)
-        except UsageError as err:
-            distributed.broadcast_text("error:" + str(err))
-            raise
-        distributed.broadcast_text("ok:" + str(opened[0]))
-    else:
-        said = distributed.broadcast_text(None) or ""
-        if said.startswith("error:"):
-            raise UsageError(said[len("error:") :])
-        if args.resume is None:
-            args.out = said[len("ok:") :]
-        opened = _open_run(args)
-    dist.barrier()  # every rank checked the directory before rank 0 writes into it
-    return opened
-
-
-# -- end data parallel ----------------------------------------------------------------------------
+    try:
+        return read_run_config(args.resume).train.batch_size
+    except CheckpointError as err:
+        raise UsageError(str(err)) from None
 
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
@@ -407,7 +310,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..train import Trainer, TrainingDiverged, distributed, prepare_corpus, write_run_config
 
     lead = distributed.rank() == 0  # data parallel: rank 0 prints and writes
-    run_dir, run, corpus = _open_run_ranks(args)
+    run_dir, run, corpus = _ranks.open_run_ranks(args, _open_run)
     run_dir = Path(run_dir)
     try:
         train_ids, val_ids = prepare_corpus(corpus, run.vocabulary, run.train)

@@ -85,6 +85,9 @@ def unsupported_reason(cell: RecurrentCell, x: Tensor) -> str | None:
         return f"x is on {x.device}, the kernels run on the CPU"
     if x.dtype not in _DTYPES:
         return f"x has dtype {x.dtype}, the kernels take float32 or float64"
+    reason = cell.regularisation_reason()
+    if reason is not None:
+        return reason
     return _params_reason(cell, x)
 
 
@@ -94,6 +97,9 @@ def native_reason(cell: RecurrentCell, x: Tensor) -> str | None:
         return f"torch has no fused op equivalent to {_native.config_name(cell)}"
     if not x.dtype.is_floating_point:
         return f"x has dtype {x.dtype}, torch's op takes floating point"
+    reason = cell.regularisation_reason()
+    if reason is not None:
+        return reason
     return _params_reason(cell, x)
 
 

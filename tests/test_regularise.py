@@ -318,9 +318,8 @@ def test_fused_path_refuses_what_it_does_not_compute():
     cases = [
         (LSTMCell(3, 4, layer_norm=True).eval(), "layer_norm"),
         (GRUCell(3, 4, zoneout=0.1).eval(), "zoneout"),
-        (ElmanCell(3, 4, input_dropout=0.1), "input_dropout"),
         (LSTMCell(3, 4, recurrent_dropout=0.1), "recurrent_dropout"),
-        (GRUCell(3, 4, weight_drop=0.1), "weight_drop"),
+        (GRUCell(3, 4, recurrent_dropout=0.1, weight_drop=0.1), "recurrent_dropout"),
     ]
     for cell, option in cases:
         assert option in kernels.unsupported_reason(cell, x)
@@ -329,4 +328,54 @@ def test_fused_path_refuses_what_it_does_not_compute():
         with kernels.mode("native"), pytest.raises(RuntimeError, match=option):
             Recurrent(cell)(x)
     # Dropout is off in evaluation, so the fused kernels compute it exactly then.
-    assert kernels.unsupported_reason(ElmanCell(3, 4, input_dropout=0.1).eval(), x) is None
+    assert kernels.unsupported_reason(LSTMCell(3, 4, recurrent_dropout=0.1).eval(), x) is None
+    # input_dropout and weight_drop run fused in training (masks applied around the kernel) ...
+    for cell in (ElmanCell(3, 4, input_dropout=0.1), GRUCell(3, 4, weight_drop=0.1)):
+        assert kernels.unsupported_reason(cell, x) is None
+        # ... but torch's own op knows none of them.
+        with kernels.mode("native"), pytest.raises(RuntimeError, match="drop"):
+            Recurrent(cell)(x)
+
+
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason="C++ extension unavailable")
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "elman", "jordan"])
+def test_fused_input_dropout_and_weight_drop_match_the_reference(kind, reverse, dtype):
+    torch.manual_seed(0)
+    cell = make_cell(kind, 3, 5, input_dropout=0.3, weight_drop=0.4, dtype=dtype).train()
+    layer = Recurrent(cell, reverse=reverse)
+    x = torch.randn(4, 7, 3, dtype=dtype)
+    lengths = torch.tensor([7, 3, 5, 1])
+    x_nan = x.clone()
+    x_nan[0, 2] = float("nan")  # forward: NaN propagates alike (gradients compared finite)
+    outs = []
+    for path in ("fused", "reference"):
+        torch.manual_seed(11)
+        with kernels.mode(path), torch.no_grad():
+            outs.append(layer(x_nan, lengths=lengths)[0])
+    assert bool(outs[1].isnan().any())
+    torch.testing.assert_close(outs[0], outs[1], equal_nan=True)
+    results = []
+    for path in ("fused", "reference"):
+        xg = x.clone().requires_grad_()
+        cell.zero_grad()
+        torch.manual_seed(11)
+        with kernels.mode(path):
+            ys, final = layer(xg, lengths=lengths)
+        loss = ys.pow(2).sum() + sum(
+            leaf.pow(2).sum() for leaf in torch.utils._pytree.tree_leaves(final)
+        )
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in cell.named_parameters()}
+        results.append((ys, final, xg.grad, grads))
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {}
+    (ys_f, fin_f, dx_f, g_f), (ys_r, fin_r, dx_r, g_r) = results
+    torch.testing.assert_close(ys_f, ys_r, equal_nan=True, **tol)
+    torch.testing.assert_close(fin_f, fin_r, equal_nan=True, **tol)
+    torch.testing.assert_close(dx_f, dx_r, equal_nan=True, **tol)
+    for name in g_r:
+        torch.testing.assert_close(g_f[name], g_r[name], equal_nan=True, **tol, msg=name)

@@ -194,15 +194,16 @@ class RecurrentCell(nn.Module, Generic[S]):
             self.input_dropout or self.recurrent_dropout or self.weight_drop or any(self._zoneout)
         )
 
-    def regularisation_reason(self) -> str | None:
-        """Why the fused kernels (which know none of these options) cannot run this cell now."""
+    def regularisation_reason(self, allowed: tuple[str, ...] = ()) -> str | None:
+        """Why a whole-sequence kernel cannot run this cell now, given the training options it
+        applies itself (``allowed``, e.g. ``("input_dropout", "weight_drop")``); None if it can."""
         if getattr(self, "layer_norm", False):
             return "layer_norm=True runs on the reference loop only"
         if any(self._zoneout):
             return f"zoneout={self.zoneout!r} runs on the reference loop only"
         if self.training:
             for name in ("input_dropout", "recurrent_dropout", "weight_drop"):
-                if getattr(self, name):
+                if getattr(self, name) and name not in allowed:
                     return f"{name}={getattr(self, name)} in training runs on the reference loop"
         return None
 

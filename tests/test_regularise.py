@@ -379,3 +379,60 @@ def test_fused_input_dropout_and_weight_drop_match_the_reference(kind, reverse, 
     torch.testing.assert_close(dx_f, dx_r, equal_nan=True, **tol)
     for name in g_r:
         torch.testing.assert_close(g_f[name], g_r[name], equal_nan=True, **tol, msg=name)
+
+
+def test_train_cli_saves_the_options_and_resume_generate_honour_them(tmp_path, capsys):
+    import json
+
+    from rnnkit.cli import main
+    from rnnkit.train import load_model
+
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    tiny = ["--hidden", "8", "--embed", "4", "--batch-size", "4", "--seq-len", "8"]
+    options = ["--input-dropout", "0.1", "--recurrent-dropout", "0.2", "--weight-drop", "0.3"]
+    options += ["--zoneout", "0.25", "--layer-norm"]
+    argv = ["train", "--text", str(text), *tiny, *options, "--steps", "3", "--out", str(out)]
+    assert main(argv) == 0
+    saved = json.loads((out / "config.json").read_text())["model"]["cell_options"]
+    assert saved == {
+        "input_dropout": 0.1,
+        "recurrent_dropout": 0.2,
+        "weight_drop": 0.3,
+        "zoneout": 0.25,
+        "layer_norm": True,
+    }
+    model, _ = load_model(out)
+    cells = [m for m in model.modules() if isinstance(m, LSTMCell)]
+    assert cells and all(c.layer_norm and c.zoneout == 0.25 and c.weight_drop == 0.3 for c in cells)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "5"]) == 0  # resumes with them
+    capsys.readouterr()
+    generate = ["generate", str(out), "--prompt", "the", "--length", "10", "--seed", "1"]
+    samples = []
+    for _ in range(2):  # evaluation mode: the masks are off, the same seed gives the same text
+        assert main(generate) == 0
+        samples.append(capsys.readouterr().out)
+    assert samples[0].startswith("the") and samples[0] == samples[1]
+    assert (
+        _exit_code(main, ["train", "--resume", str(out), "--zoneout", "0.5", "--steps", "6"]) == 2
+    )
+    assert "--zoneout cannot be given with --resume" in capsys.readouterr().err
+    bad = ["train", "--text", str(text), *tiny, "--cell", "elman", "--layer-norm"]
+    assert _exit_code(main, [*bad, "--out", str(tmp_path / "bad")]) == 2
+    assert "layer_norm" in capsys.readouterr().err
+    assert (
+        _exit_code(
+            main, ["train", "--text", str(text), "--zoneout", "2", "--out", str(tmp_path / "b2")]
+        )
+        == 2
+    )
+    assert "zoneout must be in [0, 1]" in capsys.readouterr().err
+
+
+def _exit_code(main, argv):
+    try:
+        return main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        return exit_.code

@@ -436,3 +436,23 @@ def _exit_code(main, argv):
         return main(argv)
     except SystemExit as exit_:  # argparse's own errors
         return exit_.code
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        lambda: LSTMCell(3, 4, zoneout=(0.2, 0.4), layer_norm=True, input_dropout=0.3),
+        lambda: GRUCell(3, 4, zoneout=0.3, layer_norm=True, reset="before", weight_drop=0.2),
+        lambda: JordanCell(3, 4, 2, zoneout=0.5, recurrent_dropout=0.4),
+    ],
+)
+def test_stream_in_evaluation_matches_the_layer(cell):
+    from rnnkit.streaming import Stream
+
+    torch.manual_seed(0)
+    layer = Recurrent(cell()).eval()
+    x = torch.randn(2, 6, 3)
+    ys, _ = layer(x)
+    stream = Stream(layer)
+    steps = torch.stack([stream.step(x[:, t]) for t in range(6)], 1)
+    torch.testing.assert_close(steps, ys)

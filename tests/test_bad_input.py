@@ -325,7 +325,8 @@ def test_lengths_checked_through_rnn(x):
             lambda: make_cell("lstm", I, H, reset="after"),
             TypeError,
             "cell options must be among peephole, cell_activation, forget_bias, bias, "
-            "recurrent_init for a lstm cell, got reset",
+            "recurrent_init, input_dropout, recurrent_dropout, weight_drop, zoneout, layer_norm "
+            "for a lstm cell, got reset",
         ),
         (lambda: Recurrent(GRUCell(I, H), reverse=1), TypeError, "reverse must be a bool, got int"),
         (

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from . import _checks
 from ._state import State, map_state
 from .cells._base import RecurrentCell
+from .cells._regularise import SequenceMasks
 
 # (cell, x, state, lengths, *, reverse) -> (ys, state) in time order, or None
 FusedUnroll = Callable[..., "tuple[Tensor, State] | None"]
@@ -98,7 +99,8 @@ class Recurrent(nn.Module):
                 return fused
         if self.reverse:
             x = reverse_padded(x, lengths)
-        ys, state = unroll(self.cell, x, state, lengths)
+        masks = self.cell.draw_masks(B, T, x)  # once per sequence batch (None in evaluation)
+        ys, state = unroll(self.cell, x, state, lengths, masks)
         if self.reverse:
             ys = reverse_padded(ys, lengths)
         return ys, state
@@ -108,16 +110,24 @@ class Recurrent(nn.Module):
 
 
 def unroll(
-    cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None
+    cell: RecurrentCell,
+    x: Tensor,
+    state: State,
+    lengths: Tensor | None,
+    masks: SequenceMasks | None = None,
 ) -> tuple[Tensor, State]:
     """The reference loop: ``cell.step`` once per time step, forward in time.
 
     ``x`` (B, T, I) is already checked; with ``lengths``, a sequence's state stops changing and
-    its outputs are zero once it has ended.
+    its outputs are zero once it has ended. ``masks`` (from ``cell.draw_masks``) gives each step
+    its dropout masks.
     """
     ys = []
     for t in range(x.shape[1]):
-        y, new_state = cell.step(x[:, t], state)
+        if masks is None:
+            y, new_state = cell.step(x[:, t], state)
+        else:
+            y, new_state = cell.step(x[:, t], state, masks=masks.at(t))  # type: ignore[call-arg]
         if lengths is None:
             state = new_state
         else:

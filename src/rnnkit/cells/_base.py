@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from .. import _checks
 from .._state import State, StateShapes, leaves, map_state
+from . import _regularise
+from ._regularise import SequenceMasks, StepMasks
 
 S = TypeVar("S", bound=State)  # the state type of one cell: Tensor, LSTMState, ...
 
@@ -39,7 +41,18 @@ class RecurrentCell(nn.Module, Generic[S]):
         recurrent_init: ``"uniform"`` (torch's default), ``"orthogonal"`` (each gate's block of
             the recurrent weight) or ``"identity"`` (recurrent weight I and zero biases), among
             the subclass's :attr:`recurrent_inits`.
+        input_dropout: p of variational dropout on ``x_t`` (one mask per sequence and row).
+        recurrent_dropout: p of variational dropout on the state where it enters the recurrent
+            product, ``W_hh (m ⊙ h_{t-1})`` (one mask per sequence and row).
+        weight_drop: p of DropConnect on the recurrent weight (one mask per call, all steps and
+            rows; the raw weight stays the Parameter).
+        zoneout: z in [0, 1], per unit and step keep the previous state with probability z; in
+            evaluation ``z ⊙ s_{t-1} + (1 - z) ⊙ s̃_t`` (an LSTM takes ``(z_h, z_c)`` too).
         device, dtype: of the parameters.
+
+    The dropout family is active in training only (``cell.train()``); their masks come from
+    :meth:`draw_masks` (see :mod:`rnnkit.cells._regularise`), and ``step`` without masks is the
+    evaluation function.
 
     Attributes:
         input_size: features of ``x_t``.
@@ -76,8 +89,10 @@ class RecurrentCell(nn.Module, Generic[S]):
     bias_hh: Tensor | None
     #: The recurrent_init values a subclass accepts.
     recurrent_inits: ClassVar[tuple[str, ...]] = ("uniform", "orthogonal")
-    #: The parameter that ``recurrent_init`` shapes.
+    #: The parameter that ``recurrent_init`` shapes (and ``weight_drop`` drops).
     recurrent_weight: ClassVar[str] = "weight_hh"
+    #: The state leaves zoneout applies to, in the state's order.
+    zoneout_states: ClassVar[tuple[str, ...]] = ("h",)
 
     def __init__(
         self,
@@ -87,10 +102,21 @@ class RecurrentCell(nn.Module, Generic[S]):
         num_chunks: int | None = 1,
         bias: bool = True,
         recurrent_init: str = "uniform",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.input_dropout = _regularise.dropout_p("input_dropout", input_dropout)
+        self.recurrent_dropout = _regularise.dropout_p("recurrent_dropout", recurrent_dropout)
+        self.weight_drop = _regularise.dropout_p("weight_drop", weight_drop)
+        self._zoneout = _regularise.zoneout_probs(
+            zoneout, type(self).zoneout_states, type(self).__name__
+        )
+        self.zoneout = zoneout if isinstance(zoneout, (int, float)) else self._zoneout
         self.input_size = _checks.positive_int("input_size", input_size)
         self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
         if not isinstance(bias, bool):
@@ -118,8 +144,13 @@ class RecurrentCell(nn.Module, Generic[S]):
             self.register_parameter(name, None)
 
     def reset_parameters(self) -> None:
-        """torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, then ``recurrent_init``."""
+        """torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, then ``recurrent_init``; layer
+        norm gains (``ln_*_weight``) 1 and biases (``ln_*_bias``) 0."""
         uniform_init(self, self.hidden_size)
+        with torch.no_grad():
+            for name, p in self._parameters.items():
+                if p is not None and name.startswith("ln_"):
+                    p.fill_(1.0 if name.endswith("_weight") else 0.0)
         weight = getattr(self, self.recurrent_weight)
         with torch.no_grad():
             if self.recurrent_init == "orthogonal":
@@ -157,6 +188,73 @@ class RecurrentCell(nn.Module, Generic[S]):
         """The math of one step, without argument checks. ``x``: (B, I)."""
         raise NotImplementedError
 
+    def regularised(self) -> bool:
+        """Whether any of the dropout family is on (zoneout also changes evaluation)."""
+        return bool(
+            self.input_dropout or self.recurrent_dropout or self.weight_drop or any(self._zoneout)
+        )
+
+    def regularisation_reason(self, allowed: tuple[str, ...] = ()) -> str | None:
+        """Why a whole-sequence kernel cannot run this cell now, given the training options it
+        applies itself (``allowed``, e.g. ``("input_dropout", "weight_drop")``); None if it can."""
+        if getattr(self, "layer_norm", False):
+            return "layer_norm=True runs on the reference loop only"
+        if any(self._zoneout):
+            return f"zoneout={self.zoneout!r} runs on the reference loop only"
+        if self.training:
+            for name in ("input_dropout", "recurrent_dropout", "weight_drop"):
+                if getattr(self, name) and name not in allowed:
+                    return f"{name}={getattr(self, name)} in training runs on the reference loop"
+        return None
+
+    def draw_masks(self, batch_size: int, steps: int, like: Tensor) -> SequenceMasks | None:
+        """The masks of one sequence batch of ``steps`` steps (dtype and device of ``like``), or
+        None in evaluation or when every option is off. Call it once where a sequence starts."""
+        if not (self.training and self.regularised()):
+            return None
+        x_mask = h_mask = w_mask = w = None
+        if self.input_dropout:
+            x_mask = _regularise.scaled_mask(
+                (batch_size, self.input_size), self.input_dropout, like
+            )
+        state_leaves = _shape_leaves(self.state_shapes(batch_size))
+        if self.recurrent_dropout:
+            h_mask = _regularise.scaled_mask(state_leaves[0], self.recurrent_dropout, like)
+        if self.weight_drop:
+            raw = getattr(self, self.recurrent_weight)
+            w_mask = _regularise.scaled_mask(tuple(raw.shape), self.weight_drop, like)
+            w = raw * w_mask
+        zone = tuple(
+            _regularise.keep_mask((steps, *shape), z, like) if z else None
+            for z, shape in zip(self._zoneout, state_leaves, strict=True)
+        )
+        return SequenceMasks(x_mask, h_mask, w_mask, w, zone)
+
+    def masked_inputs(self, x: Tensor, h: Tensor, masks: StepMasks | None) -> tuple[Tensor, ...]:
+        """``(x, h, W)`` of one step: input, state entering the recurrent product and recurrent
+        weight, each with its mask applied when ``masks`` has one."""
+        w = getattr(self, self.recurrent_weight)
+        if masks is None:
+            return x, h, w
+        if masks.input is not None:
+            x = x * masks.input
+        if masks.recurrent is not None:
+            h = h * masks.recurrent
+        return x, h, (w if masks.weight is None else masks.weight)
+
+    def zone_state(self, new: S, old: S, masks: StepMasks | None) -> S:
+        """Zoneout of a whole state: each leaf ``d ⊙ old + (1 - d) ⊙ new`` (or the expectation)."""
+        if not any(self._zoneout):
+            return new
+        new_leaves, old_leaves = leaves(cast(State, new)), leaves(cast(State, old))
+        out = [
+            _regularise.zone(n, o, z, None if masks is None else masks.zoneout[k])
+            for k, (n, o, z) in enumerate(zip(new_leaves, old_leaves, self._zoneout, strict=True))
+        ]
+        if isinstance(new, Tensor):
+            return cast(S, out[0])
+        return cast(S, type(new)(*out))
+
     def check_input(self, x: object, name: str = "x") -> Tensor:
         x = _checks.tensor(name, x)
         _checks.shape(name, x, ("batch", self.input_size))
@@ -187,7 +285,10 @@ class RecurrentCell(nn.Module, Generic[S]):
             state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         else:
             state = self.check_state(state, x.shape[0])
-        return self.step(x, state)
+        masks = self.draw_masks(x.shape[0], 1, x)  # a sequence of one step
+        if masks is None:
+            return self.step(x, state)
+        return self.step(x, state, masks=masks.at(0))  # type: ignore[call-arg]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -270,4 +371,4 @@ def _describe_value(value: object) -> str:
     return type(value).__name__
 
 
-__all__ = ["RecurrentCell", "map_state"]
+__all__ = ["RecurrentCell", "StepMasks", "map_state"]

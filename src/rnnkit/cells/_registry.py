@@ -95,6 +95,19 @@ def _recurrent_init(cls: type[RecurrentCell]) -> CellOption:
     )
 
 
+def _regularisers(zoneout: str, layer_norm: bool) -> tuple[CellOption, ...]:
+    """The dropout family (every built-in cell) and, for the gated cells, layer_norm."""
+    opts: tuple[CellOption, ...] = (
+        CellOption("input_dropout", 0.0, None, float, "variational dropout p on x, per sequence"),
+        CellOption("recurrent_dropout", 0.0, None, float, "variational dropout p on W_hh (m ⊙ h)"),
+        CellOption("weight_drop", 0.0, None, float, "DropConnect p on the recurrent weight"),
+        CellOption("zoneout", 0.0, None, float, zoneout),
+    )
+    if layer_norm:
+        opts += (CellOption("layer_norm", False, (False, True), bool, "layer-normalised gates"),)
+    return opts
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """Everything rnnkit knows about one cell kind.
@@ -185,6 +198,7 @@ _SPECS = (
             CellOption("forget_bias", 1.0, None, float, "added to the forget bias at init"),
             _bias("learn bias_ih and bias_hh"),
             _recurrent_init(LSTMCell),
+            *_regularisers("zoneout z (or (z_h, z_c)): keep the previous h, c", True),
         ),
         torch_cell=nn.LSTMCell,
         torch_layer=nn.LSTM,
@@ -200,6 +214,7 @@ _SPECS = (
             CellOption("reset", "after", RESETS, str, "reset gate after (torch) or before (Cho)"),
             _bias("learn bias_ih and bias_hh"),
             _recurrent_init(GRUCell),
+            *_regularisers("zoneout z: keep the previous h with probability z", True),
         ),
         torch_cell=nn.GRUCell,
         torch_layer=nn.GRU,
@@ -214,6 +229,7 @@ _SPECS = (
             CellOption("activation", "tanh", ELMAN_ACTIVATIONS, str, "f of h = f(W x + U h + b)"),
             _bias("learn bias_ih and bias_hh"),
             _recurrent_init(ElmanCell),
+            *_regularisers("zoneout z: keep the previous h with probability z", False),
         ),
         torch_cell=nn.RNNCell,
         torch_layer=nn.RNN,
@@ -232,6 +248,7 @@ _SPECS = (
             CellOption("output_activation", "identity", OUTPUT_ACTIVATIONS, str, "g of the output"),
             _bias("learn bias_ih and bias_hy"),
             _recurrent_init(JordanCell),
+            *_regularisers("zoneout z: keep the previous output y with probability z", False),
         ),
         torch_cell=None,
         torch_layer=None,

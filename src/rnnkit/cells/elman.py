@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _activations
-from ._base import RecurrentCell
+from ._base import RecurrentCell, StepMasks
 
 #: The values of ``activation``.
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
@@ -18,6 +18,11 @@ class ElmanCell(RecurrentCell[Tensor]):
 
     .. math::
         h_t = f(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}),\qquad y_t = s_t = h_t
+
+    With the dropout family in training: ``x_t -> m_x ⊙ x_t``, ``h_{t-1} -> m_h ⊙ h_{t-1}`` in
+    the product, ``W_hh -> M ⊙ W_hh / (1 - p)``, and zoneout mixes ``h_t`` with ``h_{t-1}``.
+    No ``layer_norm``: the issue defines it for the gated cells only (for Elman it would be a
+    plain LN of the pre-activation, left for later).
 
     ``weight_ih`` is the input weight W of the recursive function, ``weight_hh`` the recurrent
     weight U. Parameter names and shapes are those of ``torch.nn.RNNCell``, so its state dict
@@ -31,6 +36,9 @@ class ElmanCell(RecurrentCell[Tensor]):
         recurrent_init: ``"uniform"`` (torch's default, U(-1/sqrt(H), 1/sqrt(H)) for every
             parameter), ``"orthogonal"`` (orthogonal ``weight_hh``) or ``"identity"``
             (``weight_hh = I`` and zero biases: the IRNN of Le et al. 2015, meant for relu).
+        input_dropout, recurrent_dropout, weight_drop, zoneout: the dropout family, see
+            :class:`~rnnkit.cells.RecurrentCell` (in training only; zoneout's expectation in
+            evaluation).
 
     Shapes:
         x: (B, I); state: (B, H); returns ``(y, state)``, both (B, H).
@@ -54,6 +62,10 @@ class ElmanCell(RecurrentCell[Tensor]):
         *,
         bias: bool = True,
         recurrent_init: str = "uniform",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -63,6 +75,10 @@ class ElmanCell(RecurrentCell[Tensor]):
             num_chunks=1,
             bias=bias,
             recurrent_init=recurrent_init,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
             device=device,
             dtype=dtype,
         )
@@ -70,11 +86,12 @@ class ElmanCell(RecurrentCell[Tensor]):
         self.activation = activation
         self.reset_parameters()
 
-    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        h = self._f(
-            F.linear(x, self.weight_ih, self.bias_ih)
-            + F.linear(state, self.weight_hh, self.bias_hh)
-        )
+    def step(
+        self, x: Tensor, state: Tensor, *, masks: StepMasks | None = None
+    ) -> tuple[Tensor, Tensor]:
+        x, h_in, w_hh = self.masked_inputs(x, state, masks)
+        h = self._f(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h_in, w_hh, self.bias_hh))
+        h = self.zone_state(h, state, masks)
         return h, h
 
     def step_with_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:

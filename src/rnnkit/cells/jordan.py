@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _activations, _checks
-from ._base import RecurrentCell
+from ._base import RecurrentCell, StepMasks
 
 #: The values of ``activation`` (f) and ``output_activation`` (g).
 ACTIVATIONS = ("tanh", "sigmoid", "relu")
@@ -21,6 +21,10 @@ class JordanCell(RecurrentCell[Tensor]):
         h_t = f(W_{ih} x_t + b_{ih} + W_{yh} y_{t-1}),\qquad
         y_t = g(W_{hy} h_t + b_{hy}),\qquad s_t = y_t
 
+    With the dropout family in training: ``x_t -> m_x ⊙ x_t``, ``y_{t-1} -> m_h ⊙ y_{t-1}`` in
+    the recurrent product, ``W_yh -> M ⊙ W_yh / (1 - p)`` (``weight_drop``), and zoneout mixes
+    ``y_t`` (the state) with ``y_{t-1}``. No ``layer_norm`` (defined for the gated cells only).
+
     ``weight_ih`` (H, I) is the input weight W, ``weight_yh`` (H, O) the recurrent weight U that
     feeds the previous output back, and ``weight_hy`` (O, H) with ``bias_hy`` (O) the output layer.
 
@@ -32,6 +36,9 @@ class JordanCell(RecurrentCell[Tensor]):
         output_activation: g, ``"identity"``, ``"tanh"``, ``"sigmoid"`` or ``"relu"``.
         bias: learn ``bias_ih`` and ``bias_hy`` (``bias=False`` drops both).
         recurrent_init: ``"uniform"`` (torch's default) or ``"orthogonal"`` (for ``weight_yh``).
+        input_dropout, recurrent_dropout, weight_drop, zoneout: the dropout family, see
+            :class:`~rnnkit.cells.RecurrentCell` (in training only; zoneout's expectation in
+            evaluation).
 
     Shapes:
         x: (B, I); state: (B, O); returns ``(y, state)``, both (B, O).
@@ -58,6 +65,10 @@ class JordanCell(RecurrentCell[Tensor]):
         *,
         bias: bool = True,
         recurrent_init: str = "uniform",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -67,6 +78,10 @@ class JordanCell(RecurrentCell[Tensor]):
             num_chunks=None,
             bias=bias,
             recurrent_init=recurrent_init,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
             device=device,
             dtype=dtype,
         )
@@ -92,10 +107,17 @@ class JordanCell(RecurrentCell[Tensor]):
         return (batch_size, self._output_size)
 
     def step(
-        self, x: Tensor, state: Tensor, *, record: dict[str, Tensor] | None = None
+        self,
+        x: Tensor,
+        state: Tensor,
+        *,
+        masks: StepMasks | None = None,
+        record: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        h = self._f(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(state, self.weight_yh))
+        x, y_in, w_yh = self.masked_inputs(x, state, masks)
+        h = self._f(F.linear(x, self.weight_ih, self.bias_ih) + F.linear(y_in, w_yh))
         y = self._g(F.linear(h, self.weight_hy, self.bias_hy))
+        y = self.zone_state(y, state, masks)  # zoneout on the fed-back output, the state
         if record is not None:
             record["h"] = h
         return y, y

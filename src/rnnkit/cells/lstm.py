@@ -10,8 +10,10 @@ from torch import Tensor
 
 from .. import _activations
 from .._state import StateShapes
-from ._base import RecurrentCell, finite_float
+from ._base import RecurrentCell, StepMasks, finite_float
 
+#: The epsilon of every layer norm of the cells.
+LN_EPS = 1e-5
 #: The values of ``cell_activation`` (φ).
 CELL_ACTIVATIONS = ("tanh", "identity")
 
@@ -34,6 +36,18 @@ class LSTMCell(RecurrentCell[LSTMState]):
         o &= \sigma(W_{io} x + b_{io} + W_{ho} h + b_{ho} [+ p_o \odot c']) \\
         h' &= o \odot \phi(c')
 
+    With ``layer_norm=True`` (Ba, Kiros & Hinton 2016), each LN over its whole vector, eps 1e-5:
+
+    .. math::
+        [i, f, g, o]_{pre} &= LN(W x; \gamma_{ih}, \beta_{ih}) + LN(U h; \gamma_{hh}, \beta_{hh})
+            + b_{ih} + b_{hh} \\
+        c' &= f \odot c + i \odot g \quad\text{(carried unnormalised)} \\
+        h' &= o \odot \phi(LN(c'; \gamma_c, \beta_c))
+
+    with parameters ``ln_ih_weight``, ``ln_ih_bias``, ``ln_hh_weight``, ``ln_hh_bias`` (4H each),
+    ``ln_c_weight``, ``ln_c_bias`` (H); gains start at 1, biases at 0. Zoneout
+    ``(z_h, z_c)`` mixes each of h', c' with h, c (a single z applies to both).
+
     with :math:`\phi = \tanh`, or the identity for ``cell_activation="identity"`` (the peephole
     paper's variant). ``weight_ih`` (4H, I) holds the input weights W and ``weight_hh`` (4H, H)
     the recurrent weights U, rows ordered i|f|g|o as in ``torch.nn.LSTMCell``, whose state dict
@@ -49,6 +63,10 @@ class LSTMCell(RecurrentCell[LSTMState]):
         bias: learn ``bias_ih`` and ``bias_hh``.
         recurrent_init: ``"uniform"`` (torch's default) or ``"orthogonal"`` (each gate's block
             of ``weight_hh``).
+        layer_norm: the layer-normalised LSTM above.
+        input_dropout, recurrent_dropout, weight_drop, zoneout: the dropout family, see
+            :class:`~rnnkit.cells.RecurrentCell` (in training only; zoneout's expectation in
+            evaluation).
 
     Shapes:
         x: (B, I); state: ``LSTMState(h, c)``, each (B, H); returns ``(h', LSTMState(h', c'))``.
@@ -61,6 +79,13 @@ class LSTMCell(RecurrentCell[LSTMState]):
     """
 
     weight_ch: Tensor | None
+    ln_ih_weight: Tensor
+    ln_ih_bias: Tensor
+    ln_hh_weight: Tensor
+    ln_hh_bias: Tensor
+    ln_c_weight: Tensor
+    ln_c_bias: Tensor
+    zoneout_states = ("h", "c")
 
     def __init__(
         self,
@@ -72,6 +97,11 @@ class LSTMCell(RecurrentCell[LSTMState]):
         *,
         bias: bool = True,
         recurrent_init: str = "uniform",
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        layer_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -81,6 +111,10 @@ class LSTMCell(RecurrentCell[LSTMState]):
             num_chunks=4,
             bias=bias,
             recurrent_init=recurrent_init,
+            input_dropout=input_dropout,
+            recurrent_dropout=recurrent_dropout,
+            weight_drop=weight_drop,
+            zoneout=zoneout,
             device=device,
             dtype=dtype,
         )
@@ -92,6 +126,15 @@ class LSTMCell(RecurrentCell[LSTMState]):
         self.cell_activation = cell_activation
         self.forget_bias = finite_float("forget_bias", forget_bias)
         self.add_weight("weight_ch", (3 * hidden_size,), present=peephole)
+        if not isinstance(layer_norm, bool):
+            raise TypeError(f"layer_norm must be a bool, got {type(layer_norm).__name__}")
+        self.layer_norm = layer_norm
+        if layer_norm:
+            for name, size in (("ln_ih", 4 * hidden_size), ("ln_hh", 4 * hidden_size)):
+                self.add_weight(f"{name}_weight", (size,))
+                self.add_weight(f"{name}_bias", (size,))
+            self.add_weight("ln_c_weight", (hidden_size,))
+            self.add_weight("ln_c_bias", (hidden_size,))
         self.reset_parameters()
 
     @property
@@ -110,12 +153,23 @@ class LSTMCell(RecurrentCell[LSTMState]):
                 self.bias_ih[H : 2 * H] += self.forget_bias
 
     def step(
-        self, x: Tensor, state: LSTMState, *, record: dict[str, Tensor] | None = None
+        self,
+        x: Tensor,
+        state: LSTMState,
+        *,
+        masks: StepMasks | None = None,
+        record: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, LSTMState]:
         h, c = state
-        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
-            h, self.weight_hh, self.bias_hh
-        )
+        x, h_in, w_hh = self.masked_inputs(x, h, masks)
+        if self.layer_norm:
+            gates = _ln(F.linear(x, self.weight_ih), self.ln_ih_weight, self.ln_ih_bias) + _ln(
+                F.linear(h_in, w_hh), self.ln_hh_weight, self.ln_hh_bias
+            )
+            if self.bias_ih is not None and self.bias_hh is not None:
+                gates = gates + self.bias_ih + self.bias_hh
+        else:
+            gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h_in, w_hh, self.bias_hh)
         i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
         if self.weight_ch is not None:
             p_i, p_f, p_o = self.weight_ch.chunk(3)
@@ -126,10 +180,12 @@ class LSTMCell(RecurrentCell[LSTMState]):
         if self.weight_ch is not None:
             o = o + p_o * c_new
         o = torch.sigmoid(o)
-        h_new = o * self._phi(c_new)
+        c_out = _ln(c_new, self.ln_c_weight, self.ln_c_bias) if self.layer_norm else c_new
+        h_new = o * self._phi(c_out)
         if record is not None:
             record.update(i=i, f=f, g=g, o=o)
-        return h_new, LSTMState(h_new, c_new)
+        new = self.zone_state(LSTMState(h_new, c_new), state, masks)
+        return new.h, new
 
     def step_with_gates(
         self, x: Tensor, state: LSTMState
@@ -144,3 +200,8 @@ class LSTMCell(RecurrentCell[LSTMState]):
             f"{self.input_size}, {self.hidden_size}, peephole={self.peephole}, "
             f"cell_activation={self.cell_activation!r}"
         )
+
+
+def _ln(v: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Layer norm over the last dimension with eps 1e-5 (Ba, Kiros & Hinton 2016)."""
+    return F.layer_norm(v, (v.shape[-1],), weight, bias, eps=LN_EPS)

@@ -37,6 +37,8 @@ from ._common import (
 from ._text import corpus_of_run, load_corpus
 
 MODEL_FIELDS = ("cell", "hidden_size", "num_layers", "embed_size", "dropout", "tie_weights")
+# Options of every cell, saved in config.json as the model's cell_options.
+CELL_FIELDS = ("input_dropout", "recurrent_dropout", "weight_drop", "zoneout", "layer_norm")
 TRAIN_FIELDS = (
     *("batch_size", "seq_len", "lr", "seed", "checkpoint_every", "eval_every"),
     *("log_every", "steps", "minutes"),
@@ -87,6 +89,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the readout reuses the embedding (sets --embed to --hidden)",
         "tie_weights",
         action="store_true",
+    )
+    for flag, text in (
+        ("--input-dropout", "variational dropout on each layer's input, one mask per sequence"),
+        ("--recurrent-dropout", "variational dropout on h where it enters W_hh h"),
+        ("--weight-drop", "DropConnect on the recurrent weights, one mask per batch"),
+    ):
+        dest = flag[2:].replace("-", "_")
+        FLAGS[dest] = flag
+        model.add_argument(
+            flag, dest=dest, type=probability, metavar="P", help=f"{text} (default: 0, off)"
+        )
+    FLAGS.update(zoneout="--zoneout", layer_norm="--layer-norm")
+    model.add_argument(
+        "--zoneout",
+        type=float,
+        metavar="Z",
+        help="zoneout: keep each state unit with probability Z per step (default: 0, off)",
+    )
+    model.add_argument(
+        "--layer-norm",
+        action="store_true",
+        default=None,
+        help="layer-normalised LSTM/GRU cells (default: off)",
     )
     run = parser.add_argument_group("training")
     length = run.add_mutually_exclusive_group()
@@ -159,16 +184,21 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 def _fresh_configs(args: argparse.Namespace):
     """``(model options, TrainConfig)`` of a new run: the options given, dataclass defaults."""
+    from ..cells import make_cell
     from ..models.language_model import ModelConfig
     from ..train.config import TrainConfig
 
     model = _given(args, MODEL_FIELDS)
+    cell_options = _given(args, CELL_FIELDS)
+    if cell_options:
+        model["cell_options"] = cell_options
     if model.get("tie_weights"):
         hidden = model.get("hidden_size", default_of(ModelConfig, "hidden_size"))
         if model.setdefault("embed_size", hidden) != hidden:
             raise UsageError(f"--embed must equal --hidden ({hidden}) with --tie-weights")
     try:
         config = ModelConfig(vocab_size=1, **model)  # check the options before reading any text
+        make_cell(model.get("cell", default_of(ModelConfig, "cell")), 1, 1, **cell_options)
         train = TrainConfig(**_given(args, TRAIN_FIELDS))
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from None
@@ -188,7 +218,8 @@ def _resumed_config(args: argparse.Namespace, train):
     """The train config of a resumed run, with the options that may change applied."""
     import dataclasses
 
-    fixed = [n for n in ("text", "out", *MODEL_FIELDS, *TRAIN_FIELDS) if n not in CHANGE_ON_RESUME]
+    names = ("text", "out", *MODEL_FIELDS, *CELL_FIELDS, *TRAIN_FIELDS)
+    fixed = [n for n in names if n not in CHANGE_ON_RESUME]
     given = [FLAGS[name] for name in fixed if getattr(args, name) is not None]
     if given:
         raise UsageError(

@@ -107,7 +107,15 @@ def fused_unroll(
     """
 
     def fused(ext, cell, x, state, lengths):
-        return SPECS[type(cell)].unroll(ext, cell, x, state, lengths, reverse)
+        # input_dropout and weight_drop act outside the time loop: m_x ⊙ x and M ⊙ W go in
+        # (drawn as the reference loop draws them, so a seed gives the same masks).
+        masks = cell.draw_masks(x.shape[0], x.shape[1], x)
+        w_rec = None
+        if masks is not None:
+            if masks.input is not None:
+                x = x * masks.input.unsqueeze(1)
+            w_rec = masks.weight
+        return SPECS[type(cell)].unroll(ext, cell, x, state, lengths, reverse, w_rec)
 
     path, ext = route(cell, x, lengths, fused)
     if path == "native":

@@ -34,6 +34,8 @@ from . import _autotune, _ext, _native
 MODES = ("auto", "fused", "reference", "native")
 _FUSED_CELLS = tuple(spec.cls for spec in CELLS.values() if spec.fused)
 _DTYPES = (torch.float32, torch.float64)
+#: Training options the fused path applies around its kernels (m_x ⊙ x, M ⊙ W_hh): exact.
+FUSED_MASKS = ("input_dropout", "weight_drop")
 
 _default = choice("RNNKIT_KERNELS", os.environ.get("RNNKIT_KERNELS", "auto"), MODES)
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -85,6 +87,9 @@ def unsupported_reason(cell: RecurrentCell, x: Tensor) -> str | None:
         return f"x is on {x.device}, the kernels run on the CPU"
     if x.dtype not in _DTYPES:
         return f"x has dtype {x.dtype}, the kernels take float32 or float64"
+    reason = cell.regularisation_reason(FUSED_MASKS)
+    if reason is not None:
+        return reason
     return _params_reason(cell, x)
 
 
@@ -94,6 +99,9 @@ def native_reason(cell: RecurrentCell, x: Tensor) -> str | None:
         return f"torch has no fused op equivalent to {_native.config_name(cell)}"
     if not x.dtype.is_floating_point:
         return f"x has dtype {x.dtype}, torch's op takes floating point"
+    reason = cell.regularisation_reason()
+    if reason is not None:
+        return reason
     return _params_reason(cell, x)
 
 

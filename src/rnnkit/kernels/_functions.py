@@ -30,7 +30,8 @@ StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
 @dataclass(frozen=True)
 class FusedSpec:
     """The kernels of one cell class: its autograd Function, its unroll
-    ``(ext, cell, x, state, lengths, reverse) -> (ys, state)`` and its step binding
+    ``(ext, cell, x, state, lengths, reverse, w_rec=None) -> (ys, state)`` (``w_rec``: a
+    recurrent weight to use instead of the cell's, e.g. weight-dropped) and its step binding
     ``(ext, cell) -> step``, where ``step(x (B, I), state) -> (y, state)`` runs without autograd
     on the cell's current parameters."""
 
@@ -77,9 +78,10 @@ class LSTMFunction(torch.autograd.Function):
         return None, dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_ch, None, None, None
 
 
-def _lstm_unroll(ext, cell: LSTMCell, x, state, lengths, reverse):
+def _lstm_unroll(ext, cell: LSTMCell, x, state, lengths, reverse, w_rec=None):
+    w_hh = cell.weight_hh if w_rec is None else w_rec
     ys, h, c = LSTMFunction.apply(
-        ext, x, state.h, state.c, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh,
+        ext, x, state.h, state.c, cell.weight_ih, w_hh, cell.bias_ih, cell.bias_hh,
         cell.weight_ch, lengths, reverse, cell.cell_activation == "identity",
     )  # fmt: skip
     return ys, LSTMState(h, c)
@@ -121,9 +123,10 @@ class GRUFunction(torch.autograd.Function):
         return None, dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 
-def _gru_unroll(ext, cell: GRUCell, x, state, lengths, reverse):
+def _gru_unroll(ext, cell: GRUCell, x, state, lengths, reverse, w_rec=None):
+    w_hh = cell.weight_hh if w_rec is None else w_rec
     return GRUFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
+        ext, x, state, cell.weight_ih, w_hh, cell.bias_ih, cell.bias_hh, lengths,
         reverse, cell.reset == "after",
     )  # fmt: skip
 
@@ -161,9 +164,10 @@ class ElmanFunction(torch.autograd.Function):
         return None, dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 
-def _elman_unroll(ext, cell: ElmanCell, x, state, lengths, reverse):
+def _elman_unroll(ext, cell: ElmanCell, x, state, lengths, reverse, w_rec=None):
+    w_hh = cell.weight_hh if w_rec is None else w_rec
     return ElmanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, lengths,
+        ext, x, state, cell.weight_ih, w_hh, cell.bias_ih, cell.bias_hh, lengths,
         reverse, ext.ACTIVATION_CODES[cell.activation],
     )  # fmt: skip
 
@@ -208,10 +212,11 @@ class JordanFunction(torch.autograd.Function):
         return None, dx, dy, dw_ih, db_ih, dw_yh, dw_hy, db_hy, None, None, None, None
 
 
-def _jordan_unroll(ext, cell: JordanCell, x, state, lengths, reverse):
+def _jordan_unroll(ext, cell: JordanCell, x, state, lengths, reverse, w_rec=None):
     codes = ext.ACTIVATION_CODES
+    w_yh = cell.weight_yh if w_rec is None else w_rec
     return JordanFunction.apply(
-        ext, x, state, cell.weight_ih, cell.bias_ih, cell.weight_yh, cell.weight_hy,
+        ext, x, state, cell.weight_ih, cell.bias_ih, w_yh, cell.weight_hy,
         cell.bias_hy, lengths, reverse, codes[cell.activation], codes[cell.output_activation],
     )  # fmt: skip
 
